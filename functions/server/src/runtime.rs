@@ -1,0 +1,207 @@
+//! Process wiring for `anvil`: tracing, store and keys from `Config`, the server with graceful shutdown,
+//! and the background lease reaper.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anvil_api::{AppState, Limits};
+use anvil_core::auth::{JwtVerifier, Secret, random_secret};
+use anvil_core::config::Config;
+use anvil_core::health::{Probe, StoreProbe};
+use anvil_core::service::Anvil;
+use anvil_core::store::Store;
+use anvil_core::store::postgres::{self, PgStore};
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+pub fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "pretty" {
+        builder.init();
+    } else {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    }
+}
+
+enum Backend {
+    Postgres(String),
+}
+
+fn backend(cfg: &Config) -> anyhow::Result<Backend> {
+    match cfg
+        .database_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+            Ok(Backend::Postgres(u.into()))
+        }
+        Some(_) => anyhow::bail!("DATABASE_URL must start with postgres:// or postgresql://"),
+        None => anyhow::bail!("DATABASE_URL is not set: give a postgres:// URL"),
+    }
+}
+
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    match backend(cfg)? {
+        Backend::Postgres(url) => postgres::migrate(&url).await.context("migrating Postgres")?,
+    }
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match backend(cfg)? {
+        Backend::Postgres(url) => {
+            postgres::migrate(&url).await.context("migrating Postgres")?;
+            let opts: sqlx::postgres::PgConnectOptions =
+                url.parse().context("DATABASE_URL does not parse")?;
+            let pool = postgres::app_pool(
+                opts,
+                cfg.db_max_connections,
+                Duration::from_secs(cfg.db_acquire_timeout_secs.max(1)),
+            );
+            Ok(Arc::new(PgStore::new(pool)))
+        }
+    }
+}
+
+/// Reads the local HS256 secret of the data directory, creating it (0600) on first use.
+fn local_secret(dir: &Path) -> anyhow::Result<Secret> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("jwt-secret");
+    if !path.exists() {
+        let hex = hex_encode(&random_secret()?);
+        write_private(&path, hex.as_bytes())?;
+    }
+    let raw = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Secret::new(raw.trim().as_bytes().to_vec()))
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes a file readable by its owner only, atomically (temp file + rename).
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The JWT verifier: configured keys, or the data directory's generated local secret.
+pub async fn verifier(cfg: &Config) -> anyhow::Result<Arc<JwtVerifier>> {
+    let mut keys = cfg.key_config()?;
+    if !cfg.has_explicit_keys() {
+        keys.hs256_secret = Some(local_secret(&cfg.data_dir)?);
+    }
+    let v = JwtVerifier::new(cfg.auth_settings(), keys)?;
+    v.prefetch().await;
+    Ok(Arc::new(v))
+}
+
+pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    if !cfg.bind.ip().is_loopback() && !cfg.has_explicit_keys() {
+        anyhow::bail!(
+            "refusing to listen on {} with the generated local signing secret: configure real keys \
+             (ANVIL_JWT_HS256_SECRET_FILE, ANVIL_JWT_PUBLIC_KEY_FILE, ANVIL_JWT_JWKS_FILE or ANVIL_JWT_JWKS_URL) \
+             or bind a loopback address",
+            cfg.bind
+        );
+    }
+    let store = open_store(&cfg).await?;
+    let jwt = verifier(&cfg).await?;
+    let anvil = Anvil::new(store.clone(), jwt.clone());
+    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+    let state = AppState {
+        anvil: anvil.clone(),
+        probes: Arc::new(probes),
+        limits: Limits {
+            max_body_bytes: cfg.max_body_bytes,
+            request_timeout: cfg.request_timeout(),
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.bind)
+        .await
+        .with_context(|| format!("binding {}", cfg.bind))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        crate::demo::seed_and_print(&anvil, &jwt, addr).await?;
+    }
+    let reaper = tokio::spawn(reap_expired_leases(store.clone()));
+    let app = anvil_api::app(state);
+    tracing::info!(%addr, store = store.backend(), "anvil listening");
+    println!("Anvil is listening on http://{addr}");
+
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    let server = tokio::spawn(async move { server.await });
+    // After the signal, in-flight requests get `grace` to finish; then the process exits anyway.
+    let mut rx2 = rx.clone();
+    let drained = async move {
+        let _ = rx2.wait_for(|s| *s).await;
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        res = server => { res??; }
+        _ = drained => { tracing::warn!("grace period over; exiting with requests still in flight"); }
+    }
+    reaper.abort();
+    tracing::info!("anvil stopped");
+    Ok(())
+}
+
+async fn reap_expired_leases(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.reclaim_expired(1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reclaimed = n, "expired leases returned to the pool"),
+            Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,186 @@
+//! anvil-api: Anvil's HTTP API as axum routers.
+//!
+//! Each route group (`assignments`, `labels`, `queues`, `health`, later `exports`) is one module with
+//! `routes()`; [`app`] merges them all (the `anvil serve` shape), [`group_app`] builds one group (the shape of
+//! one Lambda function). Both get the same layers: panic catcher, request span, timeout, body limit, and the
+//! JSON error envelope for every failure, including unknown routes and wrong methods.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anvil_core::health::Probe;
+use anvil_core::service::Anvil;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, ApiResult};
+
+/// Shared state of every handler: built once per process (pool, keys, clients), cloned per request.
+#[derive(Clone)]
+pub struct AppState {
+    pub anvil: Anvil,
+    pub probes: Arc<Vec<Arc<dyn Probe>>>,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The route groups; on AWS each is one Lambda function behind API Gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteGroup {
+    Assignments,
+    Labels,
+    Queues,
+    Health,
+}
+
+impl RouteGroup {
+    pub const ALL: [RouteGroup; 4] = [
+        RouteGroup::Assignments,
+        RouteGroup::Labels,
+        RouteGroup::Queues,
+        RouteGroup::Health,
+    ];
+
+    fn routes(self) -> OpenApiRouter<AppState> {
+        match self {
+            RouteGroup::Assignments => routes::assignments::routes(),
+            RouteGroup::Labels => routes::labels::routes(),
+            RouteGroup::Queues => routes::queues::routes(),
+            // the API description travels with the unauthenticated health group
+            RouteGroup::Health => {
+                routes::health::routes().route("/v1/openapi.json", axum::routing::get(openapi_json))
+            }
+        }
+    }
+}
+
+fn all_routes() -> OpenApiRouter<AppState> {
+    RouteGroup::ALL
+        .iter()
+        .fold(OpenApiRouter::new(), |r, g| r.merge(g.routes()))
+}
+
+/// The OpenAPI document of the whole API (every group), built once.
+pub fn openapi() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = all_routes().into_openapi();
+        doc.info = InfoBuilder::new()
+            .title("Anvil")
+            .version(env!("CARGO_PKG_VERSION"))
+            .description(Some(
+                "Multi-tenant human data labeling. Every error is {\"error\": {\"code\", \"message\", \"details\"}}.",
+            ))
+            .build();
+        let comps = doc.components.get_or_insert_with(Default::default);
+        comps.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        // the document itself
+        let op = utoipa::openapi::path::OperationBuilder::new()
+            .summary(Some("This OpenAPI document"))
+            .tag("health")
+            .response("200", utoipa::openapi::Response::new("OpenAPI 3.1 document"))
+            .build();
+        doc.paths.add_path_operation("/v1/openapi.json", vec![utoipa::openapi::HttpMethod::Get], op);
+        doc
+    })
+}
+
+async fn openapi_json() -> Response {
+    axum::Json(openapi()).into_response()
+}
+
+/// Every route of every group: the `anvil serve` app.
+pub fn app(state: AppState) -> Router {
+    let (router, _) = all_routes().split_for_parts();
+    finish(router, state)
+}
+
+/// One route group only: the app of one Lambda function.
+pub fn group_app(group: RouteGroup, state: AppState) -> Router {
+    let (router, _) = group.routes().split_for_parts();
+    finish(router, state)
+}
+
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    let limits = state.limits;
+    router
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(limits, timeout))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                tenant_id = tracing::field::Empty,
+                subject = tracing::field::Empty,
+                queue_id = tracing::field::Empty,
+                assignment_id = tracing::field::Empty,
+            )
+        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+            },
+        ))
+        .with_state(state)
+}
+
+/// Answers 503 (with the envelope) when a request takes longer than the configured timeout.
+async fn timeout(State(limits): State<Limits>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("request timed out");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the request took too long; retry",
+            )
+            .into_response()
+        }
+    }
+}

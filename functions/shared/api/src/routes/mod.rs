@@ -1,0 +1,6 @@
+//! One module per route group; each exposes `routes()` (router + its OpenAPI paths).
+
+pub mod assignments;
+pub mod health;
+pub mod labels;
+pub mod queues;

@@ -1,0 +1,148 @@
+//! Route group `queues` (admin): queues, schema versions, samples, stats, personal access tokens, `/v1/me`.
+
+use anvil_types::{
+    AddSamples, AddSamplesResult, CreateQueue, CreateToken, CreatedToken, ErrorEnvelope, Me, PatchQueue,
+    Queue, QueueList, QueueStats, TokenInfo, TokenList,
+};
+use axum::extract::State;
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::extract::{Auth, Json, Path};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_queue, list_queues))
+        .routes(routes!(get_queue, patch_queue))
+        .routes(routes!(queue_stats))
+        .routes(routes!(add_samples))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
+        .routes(routes!(me))
+}
+
+fn record_queue(id: Uuid) {
+    tracing::Span::current().record("queue_id", tracing::field::display(id));
+}
+
+/// Create a queue with its first schema version (admin).
+#[utoipa::path(post, path = "/v1/queues", tag = "queues", request_body = CreateQueue, responses(
+    (status = 201, body = Queue), (status = 409, body = ErrorEnvelope, description = "name taken"),
+    (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn create_queue(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(req): Json<CreateQueue>,
+) -> ApiResult<(StatusCode, Json<Queue>)> {
+    let q = s.anvil.create_queue(&p, &req).await?;
+    record_queue(q.id);
+    tracing::info!(queue_id = %q.id, "queue created");
+    Ok((StatusCode::CREATED, Json(q)))
+}
+
+/// List the tenant's queues (labelers see the ones that are not archived).
+#[utoipa::path(get, path = "/v1/queues", tag = "queues", responses((status = 200, body = QueueList)),
+    security(("bearer" = [])))]
+async fn list_queues(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<QueueList>> {
+    Ok(Json(QueueList {
+        items: s.anvil.list_queues(&p).await?,
+    }))
+}
+
+/// One queue with its current schema.
+#[utoipa::path(get, path = "/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Queue), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_queue(State(s): State<AppState>, Auth(p): Auth, Path(id): Path<Uuid>) -> ApiResult<Json<Queue>> {
+    record_queue(id);
+    Ok(Json(s.anvil.get_queue(&p, id).await?))
+}
+
+/// Rename, pause/resume/archive, change the lease, or set a new schema (a new version) (admin).
+#[utoipa::path(patch, path = "/v1/queues/{id}", tag = "queues", params(("id" = Uuid, Path)),
+    request_body = PatchQueue, responses((status = 200, body = Queue), (status = 404, body = ErrorEnvelope),
+    (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn patch_queue(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<PatchQueue>,
+) -> ApiResult<Json<Queue>> {
+    record_queue(id);
+    Ok(Json(s.anvil.patch_queue(&p, id, &req).await?))
+}
+
+/// Progress of a queue: samples, labels, leases, per-labeler counts (auditor, admin).
+#[utoipa::path(get, path = "/v1/queues/{id}/stats", tag = "queues", params(("id" = Uuid, Path)),
+    responses((status = 200, body = QueueStats), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn queue_stats(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<QueueStats>> {
+    record_queue(id);
+    Ok(Json(s.anvil.queue_stats(&p, id).await?))
+}
+
+/// Add up to 1000 samples; idempotent by `external_id` (admin).
+#[utoipa::path(post, path = "/v1/queues/{id}/samples", tag = "queues", params(("id" = Uuid, Path)),
+    request_body = AddSamples, responses((status = 200, body = AddSamplesResult),
+    (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn add_samples(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AddSamples>,
+) -> ApiResult<Json<AddSamplesResult>> {
+    record_queue(id);
+    Ok(Json(s.anvil.add_samples(&p, id, &req).await?))
+}
+
+/// Issue a personal access token; the secret is in this answer only (admin).
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn create_token(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Json(req): Json<CreateToken>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    Ok((StatusCode::CREATED, Json(s.anvil.create_token(&p, &req).await?)))
+}
+
+/// The tenant's personal access tokens, without their secrets (admin).
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = TokenList)),
+    security(("bearer" = [])))]
+async fn list_tokens(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<TokenList>> {
+    Ok(Json(TokenList {
+        items: s.anvil.list_tokens(&p).await?,
+    }))
+}
+
+/// Revoke a personal access token (admin); revoking twice answers the same.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", params(("id" = Uuid, Path)),
+    responses((status = 200, body = TokenInfo), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn revoke_token(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<TokenInfo>> {
+    Ok(Json(s.anvil.revoke_token(&p, id).await?))
+}
+
+/// Who the presented token says you are.
+#[utoipa::path(get, path = "/v1/me", tag = "tokens", responses((status = 200, body = Me),
+    (status = 401, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn me(Auth(p): Auth) -> Json<Me> {
+    Json(Me {
+        tenant_id: p.tenant.to_string(),
+        subject: p.subject.to_string(),
+        role: p.role,
+        auth: match p.method {
+            anvil_core::auth::AuthMethod::Jwt => "jwt".into(),
+            anvil_core::auth::AuthMethod::Pat => "pat".into(),
+        },
+    })
+}

@@ -1,0 +1,140 @@
+//! Configuration, parsed once from the environment (and `anvil` flags, which take the same names).
+//! Every variable is listed in `.env.sample`. Secrets are read from env or files and never printed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::auth::{AuthSettings, KeyConfig, Secret};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Store: `postgres://user@host/db` or `sqlite://path`. Empty: the embedded SQLite store in the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Largest number of database connections of this process.
+    #[arg(long, env = "ANVIL_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "ANVIL_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_acquire_timeout_secs: u64,
+
+    /// Address `anvil serve` listens on.
+    #[arg(long, env = "ANVIL_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory of the embedded default (SQLite file, blobs, generated secret).
+    #[arg(long, env = "ANVIL_DATA_DIR", default_value = "./anvil-data")]
+    pub data_dir: PathBuf,
+
+    /// Largest accepted request body, in bytes (larger bodies get 413).
+    #[arg(long, env = "ANVIL_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Longest time one request may take before it is answered 503.
+    #[arg(long, env = "ANVIL_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// How long `anvil serve` waits for in-flight requests after SIGTERM/SIGINT.
+    #[arg(long, env = "ANVIL_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
+    pub shutdown_grace_secs: u64,
+
+    /// Expected `iss` of JWTs.
+    #[arg(long, env = "ANVIL_JWT_ISSUER", default_value = "anvil")]
+    pub jwt_issuer: String,
+
+    /// Expected `aud` of JWTs.
+    #[arg(long, env = "ANVIL_JWT_AUDIENCE", default_value = "anvil")]
+    pub jwt_audience: String,
+
+    /// Claim carrying the tenant id.
+    #[arg(long, env = "ANVIL_JWT_TENANT_CLAIM", default_value = "tenant")]
+    pub jwt_tenant_claim: String,
+
+    /// Claim carrying the roles (labeler, auditor, admin).
+    #[arg(long, env = "ANVIL_JWT_ROLES_CLAIM", default_value = "roles")]
+    pub jwt_roles_claim: String,
+
+    /// Clock skew tolerated on exp/nbf, in seconds.
+    #[arg(long, env = "ANVIL_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+
+    /// HS256 secret (at least 32 bytes). Prefer the _FILE variant.
+    #[arg(long, env = "ANVIL_JWT_HS256_SECRET", hide_env_values = true)]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// File holding the HS256 secret.
+    #[arg(long, env = "ANVIL_JWT_HS256_SECRET_FILE")]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+
+    /// PEM file of an RS256 or ES256 public key.
+    #[arg(long, env = "ANVIL_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// JWKS document file (the IdP's keys, for air-gapped sites).
+    #[arg(long, env = "ANVIL_JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// JWKS URL of the IdP (fetched at start and when a token names an unknown key id).
+    #[arg(long, env = "ANVIL_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Log format: `json` (default; for containers and Lambda) or `pretty`.
+    #[arg(long, env = "ANVIL_LOG_FORMAT", default_value = "json")]
+    pub log_format: String,
+}
+
+impl Config {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    pub fn auth_settings(&self) -> AuthSettings {
+        AuthSettings {
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            tenant_claim: self.jwt_tenant_claim.clone(),
+            roles_claim: self.jwt_roles_claim.clone(),
+            leeway_secs: self.jwt_leeway_secs,
+        }
+    }
+
+    /// The configured verification keys (files are read here, once).
+    pub fn key_config(&self) -> anyhow::Result<KeyConfig> {
+        let read = |p: &PathBuf, var: &str| {
+            std::fs::read(p).map_err(|e| anyhow::anyhow!("{var}: cannot read {}: {e}", p.display()))
+        };
+        let mut keys = KeyConfig::default();
+        if let Some(s) = &self.jwt_hs256_secret {
+            keys.hs256_secret = Some(Secret::new(s.trim().as_bytes().to_vec()));
+        }
+        if let Some(p) = &self.jwt_hs256_secret_file {
+            let raw = read(p, "ANVIL_JWT_HS256_SECRET_FILE")?;
+            keys.hs256_secret = Some(Secret::new(
+                String::from_utf8_lossy(&raw).trim().as_bytes().to_vec(),
+            ));
+        }
+        if let Some(p) = &self.jwt_public_key_file {
+            keys.public_key_pems.push(read(p, "ANVIL_JWT_PUBLIC_KEY_FILE")?);
+        }
+        if let Some(p) = &self.jwt_jwks_file {
+            let raw = read(p, "ANVIL_JWT_JWKS_FILE")?;
+            keys.jwks_json = Some(String::from_utf8(raw)?);
+        }
+        keys.jwks_url = self.jwt_jwks_url.clone();
+        Ok(keys)
+    }
+
+    /// Whether any verification key is configured explicitly (not the embedded default's generated one).
+    pub fn has_explicit_keys(&self) -> bool {
+        self.jwt_hs256_secret.is_some()
+            || self.jwt_hs256_secret_file.is_some()
+            || self.jwt_public_key_file.is_some()
+            || self.jwt_jwks_file.is_some()
+            || self.jwt_jwks_url.is_some()
+    }
+}

@@ -1,0 +1,64 @@
+//! The one error type of Anvil's services. The API maps each variant to a status code and the JSON envelope;
+//! `Internal` keeps its source for the log and answers a generic message.
+
+use anvil_types::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The thing does not exist for this tenant (or this principal may not know it exists).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state (code is machine-readable, e.g. `lease_expired`).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// The body is well-formed JSON but breaks the rules; each problem has a JSON pointer.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The request itself is malformed (bad query string, bad cursor, ...).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// A dependency did not answer (database down, pool exhausted): retrying later may work.
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(vec![FieldError::new(pointer, message)])
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Error::Unavailable("database")
+            }
+            _ => Error::Internal(anyhow::Error::new(e).context("database error")),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether a database error is a unique violation of the named constraint (client error, not a bug).
+pub fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.is_unique_violation() && db.constraint() == Some(constraint),
+        _ => false,
+    }
+}

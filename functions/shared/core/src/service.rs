@@ -1,0 +1,264 @@
+//! Services: the rules of each use case (who may do it, what input is valid), over the store port.
+//! Handlers call these and only map HTTP; the store enforces what must hold under concurrency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anvil_types::{
+    AddSamples, AddSamplesResult, Assignment, Claim, CreateQueue, CreateToken, CreatedToken, Label,
+    LabelListQuery, PatchQueue, Queue, QueueStats, ReleaseAssignment, Review, ReviewLabel, Role, SubmitLabel,
+    TokenInfo,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
+use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
+use crate::error::{Error, Result};
+use crate::schema::validate_label;
+use crate::store::{LabelFilter, NewToken, Store, Submitted};
+
+/// Everything a request needs, built once per process.
+#[derive(Clone)]
+pub struct Anvil {
+    pub store: Arc<dyn Store>,
+    pub jwt: Arc<JwtVerifier>,
+}
+
+impl std::fmt::Debug for Anvil {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anvil")
+            .field("store", &self.store.backend())
+            .field("jwt", &self.jwt)
+            .finish()
+    }
+}
+
+impl Anvil {
+    pub fn new(store: Arc<dyn Store>, jwt: Arc<JwtVerifier>) -> Self {
+        Self { store, jwt }
+    }
+
+    /// Verifies a bearer credential: a personal access token or a JWT.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal> {
+        if let Some(rest) = bearer.strip_prefix(PAT_PREFIX) {
+            if rest.len() != 64 || !rest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(Error::Unauthorized("invalid or expired token".into()));
+            }
+            let rec = self.store.find_token(&pat_hash(bearer)).await?;
+            return match rec {
+                Some(r) if r.revoked_at.is_none() && r.expires_at > OffsetDateTime::now_utc() => {
+                    Ok(Principal {
+                        tenant: r.tenant,
+                        subject: r.subject,
+                        role: r.role,
+                        method: crate::auth::AuthMethod::Pat,
+                    })
+                }
+                _ => Err(Error::Unauthorized("invalid, expired or revoked token".into())),
+            };
+        }
+        self.jwt.verify(bearer).await
+    }
+
+    // ---- queues (admin; labelers and auditors may read them to pick their work)
+
+    pub async fn create_queue(&self, p: &Principal, req: &CreateQueue) -> Result<Queue> {
+        p.require(Role::Admin)?;
+        check_create_queue(req).map_err(Error::Validation)?;
+        self.store.create_queue(&p.tenant, &p.subject, req).await
+    }
+
+    pub async fn list_queues(&self, p: &Principal) -> Result<Vec<Queue>> {
+        let all = self.store.list_queues(&p.tenant).await?;
+        // Labelers see the queues they can work in; archived ones only matter to auditors and admins.
+        Ok(if p.role == Role::Labeler {
+            all.into_iter()
+                .filter(|q| q.state != anvil_types::QueueState::Archived)
+                .collect()
+        } else {
+            all
+        })
+    }
+
+    pub async fn get_queue(&self, p: &Principal, id: Uuid) -> Result<Queue> {
+        self.store.get_queue(&p.tenant, id).await
+    }
+
+    pub async fn patch_queue(&self, p: &Principal, id: Uuid, req: &PatchQueue) -> Result<Queue> {
+        p.require(Role::Admin)?;
+        check_patch_queue(req).map_err(Error::Validation)?;
+        self.store.patch_queue(&p.tenant, &p.subject, id, req).await
+    }
+
+    pub async fn queue_stats(&self, p: &Principal, id: Uuid) -> Result<QueueStats> {
+        p.require(Role::Auditor)?;
+        self.store.queue_stats(&p.tenant, id).await
+    }
+
+    pub async fn add_samples(
+        &self,
+        p: &Principal,
+        queue: Uuid,
+        req: &AddSamples,
+    ) -> Result<AddSamplesResult> {
+        p.require(Role::Admin)?;
+        check_samples(&req.samples).map_err(Error::Validation)?;
+        self.store
+            .add_samples(&p.tenant, &p.subject, queue, &req.samples)
+            .await
+    }
+
+    // ---- assignments: every role can label (admins and auditors label too, under their own subject)
+
+    pub async fn claim(&self, p: &Principal, queue: Uuid) -> Result<Option<Claim>> {
+        self.store.claim(&p.tenant, &p.subject, queue).await
+    }
+
+    pub async fn get_assignment(&self, p: &Principal, id: Uuid) -> Result<Claim> {
+        let own = (p.role == Role::Labeler).then_some(&p.subject);
+        self.store.get_assignment(&p.tenant, id, own).await
+    }
+
+    pub async fn heartbeat(&self, p: &Principal, id: Uuid) -> Result<Assignment> {
+        self.store.heartbeat(&p.tenant, &p.subject, id).await
+    }
+
+    pub async fn release(&self, p: &Principal, id: Uuid, req: &ReleaseAssignment) -> Result<Assignment> {
+        check_reason(&req.reason).map_err(Error::Validation)?;
+        self.store
+            .release(&p.tenant, &p.subject, id, req.reason.trim())
+            .await
+    }
+
+    // ---- labels
+
+    pub async fn submit(&self, p: &Principal, req: &SubmitLabel) -> Result<Submitted> {
+        self.store
+            .submit(
+                &p.tenant,
+                &p.subject,
+                req.assignment_id,
+                &req.payload,
+                &validate_label,
+            )
+            .await
+    }
+
+    pub async fn get_label(&self, p: &Principal, id: Uuid) -> Result<Label> {
+        let l = self.store.get_label(&p.tenant, id).await?;
+        // A labeler reads only its own labels; another's is as good as absent.
+        if p.role == Role::Labeler && l.labeler != p.subject.as_str() {
+            return Err(Error::NotFound("label"));
+        }
+        Ok(l)
+    }
+
+    /// A page of a queue's labels and the cursor of the next page.
+    pub async fn list_labels(
+        &self,
+        p: &Principal,
+        queue: Uuid,
+        q: &LabelListQuery,
+    ) -> Result<(Vec<Label>, Option<String>)> {
+        let limit = q.limit.unwrap_or(anvil_types::DEFAULT_PAGE_SIZE);
+        if limit == 0 || limit > anvil_types::MAX_PAGE_SIZE {
+            return Err(Error::BadRequest(format!(
+                "limit must be 1..={}",
+                anvil_types::MAX_PAGE_SIZE
+            )));
+        }
+        let after = match &q.cursor {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        let labeler = if p.role == Role::Labeler {
+            Some(p.subject.as_str().to_string())
+        } else {
+            q.labeler.clone()
+        };
+        let f = LabelFilter {
+            sample_id: q.sample_id,
+            labeler,
+            after,
+            limit: limit + 1,
+        };
+        let mut items = self.store.list_labels(&p.tenant, queue, &f).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|l| encode_cursor(l.id))
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+
+    pub async fn review(&self, p: &Principal, label: Uuid, req: &ReviewLabel) -> Result<Review> {
+        p.require(Role::Auditor)?;
+        if req.comment.chars().count() > 5000 {
+            return Err(Error::invalid("/comment", "at most 5000 characters"));
+        }
+        if req.verdict == anvil_types::Verdict::Reject && req.comment.trim().is_empty() {
+            return Err(Error::invalid("/comment", "say why the label is rejected"));
+        }
+        self.store
+            .review(&p.tenant, &p.subject, label, req.verdict, req.comment.trim())
+            .await
+    }
+
+    // ---- personal access tokens (admin)
+
+    pub async fn create_token(&self, p: &Principal, req: &CreateToken) -> Result<CreatedToken> {
+        p.require(Role::Admin)?;
+        let mut errs = Vec::new();
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            errs.push(anvil_types::FieldError::new("/name", "1..=100 characters"));
+        }
+        let days = req.expires_in_days.unwrap_or(90);
+        if !(1..=3650).contains(&days) {
+            errs.push(anvil_types::FieldError::new(
+                "/expires_in_days",
+                "must be 1..=3650",
+            ));
+        }
+        let subject = req.subject.clone().unwrap_or_else(|| format!("pat:{name}"));
+        if Subject::parse(&subject).is_none() {
+            errs.push(anvil_types::FieldError::new(
+                "/subject",
+                "1..=255 characters, no control characters",
+            ));
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let token = new_pat()?;
+        let new = NewToken {
+            name: name.to_string(),
+            role: req.role,
+            subject,
+            hash: pat_hash(&token),
+            expires_at: OffsetDateTime::now_utc() + Duration::from_secs(86_400 * days.unsigned_abs()),
+        };
+        let info = self.store.create_token(&p.tenant, &p.subject, &new).await?;
+        Ok(CreatedToken { token, info })
+    }
+
+    pub async fn list_tokens(&self, p: &Principal) -> Result<Vec<TokenInfo>> {
+        p.require(Role::Admin)?;
+        self.store.list_tokens(&p.tenant).await
+    }
+
+    pub async fn revoke_token(&self, p: &Principal, id: Uuid) -> Result<TokenInfo> {
+        p.require(Role::Admin)?;
+        self.store.revoke_token(&p.tenant, &p.subject, id).await
+    }
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    id.simple().to_string()
+}
+
+fn decode_cursor(c: &str) -> Result<Uuid> {
+    Uuid::try_parse(c).map_err(|_| Error::BadRequest("invalid cursor".into()))
+}

@@ -1,0 +1,1181 @@
+//! The Postgres adapter of the store port.
+//!
+//! Every operation is one transaction that starts with `set_config('app.tenant_id', $1, true)`, so the
+//! row-level security policies of migrations/0001_core.sql filter every statement by the token's tenant even
+//! where a query forgets to. The pool runs `SET ROLE anvil_app` on every new connection: the policies do not
+//! apply to superusers or the tables' owner.
+
+use std::time::Duration;
+
+use anvil_types::{
+    AddSamplesResult, Assignment, AssignmentPolicy, AssignmentState, Claim, CreateQueue, LabelSchema,
+    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Role, Sample, TokenInfo,
+    Verdict,
+};
+use anvil_types::{Label, Verdict as V};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, new_id};
+use crate::domain::{Subject, TenantId};
+use crate::error::{Error, Result, is_unique_violation};
+use crate::schema::schema_hash;
+
+/// The embedded migrations of Postgres (migrations/ at the repository root).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../../migrations");
+
+/// The role the application's queries run as (created by the first migration).
+pub const APP_ROLE: &str = "anvil_app";
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Runs the migrations as the connecting (owner) user.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// Builds the application pool: every connection switches to the non-superuser application role.
+pub fn app_pool(opts: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("SET ROLE anvil_app").await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(opts)
+}
+
+impl PgStore {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Opens a transaction scoped to a tenant (for RLS).
+    async fn tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(t.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Row mapping
+// ------------------------------------------------------------------------------------------------------------
+
+fn schema_from(v: Value) -> Result<LabelSchema> {
+    serde_json::from_value(v)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored schema does not parse: {e}")))
+}
+
+const QUEUE_COLS: &str = "q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state, \
+     q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema";
+
+fn queue_from(r: &PgRow) -> Result<Queue> {
+    Ok(Queue {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        overlap: r.try_get("overlap")?,
+        lease_seconds: r.try_get("lease_seconds")?,
+        policy: AssignmentPolicy::parse(r.try_get("policy")?).unwrap_or_default(),
+        state: QueueState::parse(r.try_get("state")?).unwrap_or(QueueState::Paused),
+        schema_version: r.try_get("schema_version")?,
+        schema: schema_from(r.try_get("schema")?)?,
+        sample_count: r.try_get("sample_count")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+const ASSIGNMENT_COLS: &str = "a.id, a.queue_id, a.sample_id, a.labeler, a.state, a.version, a.schema_version, \
+     a.leased_at, a.expires_at, a.release_reason";
+
+fn assignment_from(r: &PgRow) -> Result<Assignment> {
+    Ok(Assignment {
+        id: r.try_get("id")?,
+        queue_id: r.try_get("queue_id")?,
+        sample_id: r.try_get("sample_id")?,
+        labeler: r.try_get("labeler")?,
+        state: AssignmentState::parse(r.try_get("state")?).unwrap_or(AssignmentState::Expired),
+        version: r.try_get("version")?,
+        schema_version: r.try_get("schema_version")?,
+        leased_at: r.try_get("leased_at")?,
+        expires_at: r.try_get("expires_at")?,
+        release_reason: r.try_get("release_reason")?,
+    })
+}
+
+const LABEL_COLS: &str = "l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler, \
+     l.schema_version, l.payload, l.created_at";
+
+fn label_from(r: &PgRow) -> Result<Label> {
+    Ok(Label {
+        id: r.try_get("id")?,
+        queue_id: r.try_get("queue_id")?,
+        sample_id: r.try_get("sample_id")?,
+        external_id: r.try_get("external_id")?,
+        assignment_id: r.try_get("assignment_id")?,
+        labeler: r.try_get("labeler")?,
+        schema_version: r.try_get("schema_version")?,
+        payload: r.try_get("payload")?,
+        created_at: r.try_get("created_at")?,
+        reviews: Vec::new(),
+    })
+}
+
+fn review_from(r: &PgRow) -> Result<Review> {
+    Ok(Review {
+        id: r.try_get("id")?,
+        label_id: r.try_get("label_id")?,
+        reviewer: r.try_get("reviewer")?,
+        verdict: V::parse(r.try_get("verdict")?).unwrap_or(V::Reject),
+        comment: r.try_get("comment")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn token_from(r: &PgRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Labeler),
+        subject: r.try_get("subject")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &TenantId,
+    actor: &Subject,
+    action: &str,
+    target: String,
+    detail: Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(t.as_str())
+    .bind(new_id())
+    .bind(actor.as_str())
+    .bind(action)
+    .bind(target)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn load_queue(tx: &mut Transaction<'static, Postgres>, t: &TenantId, id: Uuid) -> Result<Queue> {
+    let sql = format!(
+        "SELECT {QUEUE_COLS} FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = \
+         q.schema_version WHERE q.id = $1 AND q.tenant_id = $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(t.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("queue"))?;
+    queue_from(&row)
+}
+
+/// The full claim answer (assignment + sample + schema) for one assignment.
+async fn load_claim(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &TenantId,
+    id: Uuid,
+    labeler: Option<&Subject>,
+) -> Result<Claim> {
+    let sql = format!(
+        "SELECT {ASSIGNMENT_COLS}, s.external_id, s.payload, s.priority, sv.schema, now() AS server_time \
+         FROM assignments a \
+         JOIN samples s ON s.id = a.sample_id \
+         JOIN schema_versions sv ON sv.queue_id = a.queue_id AND sv.version = a.schema_version \
+         WHERE a.id = $1 AND a.tenant_id = $2 AND ($3::text IS NULL OR a.labeler = $3)"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(t.as_str())
+        .bind(labeler.map(Subject::as_str))
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("assignment"))?;
+    let assignment = assignment_from(&row)?;
+    Ok(Claim {
+        sample: Sample {
+            id: assignment.sample_id,
+            queue_id: assignment.queue_id,
+            external_id: row.try_get("external_id")?,
+            payload: row.try_get("payload")?,
+            priority: row.try_get("priority")?,
+        },
+        schema: schema_from(row.try_get("schema")?)?,
+        server_time: row.try_get("server_time")?,
+        assignment,
+    })
+}
+
+async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [Label]) -> Result<()> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = labels.iter().map(|l| l.id).collect();
+    let rows = sqlx::query(
+        "SELECT id, label_id, reviewer, verdict, comment, created_at FROM reviews \
+         WHERE label_id = ANY($1) ORDER BY created_at, id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let rv = review_from(&r)?;
+        if let Some(l) = labels.iter_mut().find(|l| l.id == rv.label_id) {
+            l.reviews.push(rv);
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The claim
+// ------------------------------------------------------------------------------------------------------------
+//
+// Design (why a claim stays O(1) as a queue grows to millions of samples):
+//
+// * `samples.open_slots` counts the slots a sample still has (overlap k minus live-or-submitted assignments).
+//   It is changed only while the sample row is locked, and a CHECK keeps it >= 0, so "never more than k" is
+//   enforced by the database. No claim counts labels or assignments.
+// * `samples_claimable_idx` is a partial index on (queue_id, rank, order_key, id) WHERE open_slots > 0:
+//   fully served samples leave it, so the first entries are always claimable whatever share of the queue is
+//   already labeled. The claim takes the first entry it can lock (`FOR UPDATE SKIP LOCKED`: concurrent
+//   labelers never wait on each other, each takes the next free row).
+// * "Never the same sample twice" is the unique key (sample_id, labeler); the claim's NOT EXISTS probe on it
+//   skips samples this labeler already had.
+// * With overlap k = 1 a labeler's own past samples are full (they left the index), except the few it
+//   released — so the search starts at the front. With k > 1 the samples a labeler already labeled stay in the
+//   index until the others catch up, and searching from the front would walk past that labeler's whole
+//   backlog on every claim. So each labeler has a cursor (`labeler_cursors`: the position of the last sample
+//   handed to it) and the search is an index range scan after the cursor. Slots that open behind the cursor
+//   (releases, expiries, samples skipped while locked) are found by the fallback search from the front, which
+//   runs only when nothing is left after the cursor.
+// * Expired leases are put back by `anvil_reclaim_expired` (a periodic reaper) and, before answering
+//   "nothing left", by the claim itself for its own queue.
+
+const CLAIM_TAIL: &str = "
+    ORDER BY s.rank, s.order_key, s.id
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+), taken AS (
+    UPDATE samples s SET open_slots = s.open_slots - 1
+    FROM cand WHERE s.id = cand.id AND s.open_slots > 0
+    RETURNING s.id
+), asg AS (
+    INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, expires_at)
+    SELECT $1, $4, $2, taken.id, $3, 'leased', $5, now() + make_interval(secs => $6)
+    FROM taken
+    RETURNING id, queue_id, sample_id, labeler, state, version, schema_version, leased_at, expires_at, release_reason
+), cur AS (
+    INSERT INTO labeler_cursors AS c (tenant_id, queue_id, labeler, rank, order_key, sample_id)
+    SELECT $1, $2, $3, cand.rank, cand.order_key, cand.id FROM cand JOIN asg ON true WHERE $7
+    ON CONFLICT (queue_id, labeler) DO UPDATE
+    SET rank = EXCLUDED.rank, order_key = EXCLUDED.order_key, sample_id = EXCLUDED.sample_id
+    WHERE (c.rank, c.order_key, c.sample_id) < (EXCLUDED.rank, EXCLUDED.order_key, EXCLUDED.sample_id)
+), lin AS (
+    INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs)
+    SELECT $1, $4, 'assignment', asg.id, $3,
+           jsonb_build_object('queue_id', $2::uuid, 'sample_id', asg.sample_id, 'schema_version', $5::integer)
+    FROM asg
+)
+SELECT asg.*, cand.external_id, cand.payload, cand.priority, now() AS server_time FROM asg JOIN cand ON true";
+
+/// Search from the front of the queue.
+fn claim_from_front_sql() -> String {
+    format!(
+        "WITH cand AS (
+    SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
+    FROM samples s
+    WHERE s.queue_id = $2 AND s.open_slots > 0
+      AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3)
+    {CLAIM_TAIL}"
+    )
+}
+
+/// Search after the labeler's cursor ($8, $9, $10): an index range scan of samples_claimable_idx.
+fn claim_after_cursor_sql() -> String {
+    format!(
+        "WITH cand AS (
+    SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
+    FROM samples s
+    WHERE s.queue_id = $2 AND s.open_slots > 0
+      AND (s.rank, s.order_key, s.id) > ($8, $9, $10)
+      AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3)
+    {CLAIM_TAIL}"
+    )
+}
+
+struct ClaimStatements {
+    front: String,
+    after_cursor: String,
+}
+
+fn statements() -> &'static ClaimStatements {
+    static S: std::sync::OnceLock<ClaimStatements> = std::sync::OnceLock::new();
+    S.get_or_init(|| ClaimStatements {
+        front: claim_from_front_sql(),
+        after_cursor: claim_after_cursor_sql(),
+    })
+}
+
+struct QueueForClaim {
+    state: String,
+    overlap: i32,
+    lease_seconds: i32,
+    schema_version: i32,
+    schema: Value,
+    live: Option<(Uuid, i32, bool)>,
+    cursor: Option<(i32, i64, Uuid)>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn try_claim(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &TenantId,
+    labeler: &Subject,
+    queue: Uuid,
+    q: &QueueForClaim,
+    cursor: Option<(i32, i64, Uuid)>,
+) -> Result<Option<Claim>> {
+    let st = statements();
+    let sql = if cursor.is_some() {
+        &st.after_cursor
+    } else {
+        &st.front
+    };
+    let (c_rank, c_key, c_id) = cursor.unwrap_or((0, 0, Uuid::nil()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(labeler.as_str())
+        .bind(new_id())
+        .bind(q.schema_version)
+        .bind(f64::from(q.lease_seconds))
+        .bind(q.overlap > 1);
+    if cursor.is_some() {
+        query = query.bind(c_rank).bind(c_key).bind(c_id);
+    }
+    let Some(row) = query.fetch_optional(&mut **tx).await? else {
+        return Ok(None);
+    };
+    let assignment = assignment_from(&row)?;
+    Ok(Some(Claim {
+        sample: Sample {
+            id: assignment.sample_id,
+            queue_id: queue,
+            external_id: row.try_get("external_id")?,
+            payload: row.try_get("payload")?,
+            priority: row.try_get("priority")?,
+        },
+        schema: schema_from(q.schema.clone())?,
+        server_time: row.try_get("server_time")?,
+        assignment,
+    }))
+}
+
+/// Puts this queue's expired leases back in the pool (compare-and-set on state, database time).
+async fn reclaim_queue(tx: &mut Transaction<'static, Postgres>, queue: Uuid) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH expired AS (
+            UPDATE assignments a SET state = 'expired', version = a.version + 1, finished_at = now()
+            WHERE a.queue_id = $1 AND a.state = 'leased' AND a.expires_at < now()
+            RETURNING a.sample_id
+        ), freed AS (
+            UPDATE samples s SET open_slots = s.open_slots + f.n
+            FROM (SELECT sample_id, count(*)::integer AS n FROM expired GROUP BY sample_id) f
+            WHERE s.id = f.sample_id
+            RETURNING 1
+        )
+        SELECT count(*) FROM expired",
+    )
+    .bind(queue)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+// ------------------------------------------------------------------------------------------------------------
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_queue(&self, t: &TenantId, actor: &Subject, q: &CreateQueue) -> Result<Queue> {
+        let mut tx = self.tx(t).await?;
+        sqlx::query("INSERT INTO tenants (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(t.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let id = new_id();
+        let res = sqlx::query(
+            "INSERT INTO queues (tenant_id, id, name, description, overlap, lease_seconds, policy, schema_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1)",
+        )
+        .bind(t.as_str())
+        .bind(id)
+        .bind(&q.name)
+        .bind(&q.description)
+        .bind(q.overlap)
+        .bind(q.lease_seconds)
+        .bind(q.policy.as_str())
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            return Err(if is_unique_violation(&e, "queues_tenant_name_key") {
+                Error::conflict("name_taken", format!("a queue named `{}` already exists", q.name))
+            } else {
+                e.into()
+            });
+        }
+        sqlx::query(
+            "INSERT INTO schema_versions (tenant_id, queue_id, version, schema, hash, created_by) \
+             VALUES ($1, $2, 1, $3, $4, $5)",
+        )
+        .bind(t.as_str())
+        .bind(id)
+        .bind(serde_json::to_value(&q.schema).map_err(anyhow::Error::from)?)
+        .bind(schema_hash(&q.schema))
+        .bind(actor.as_str())
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "queue.create",
+            id.to_string(),
+            json!({"name": q.name}),
+        )
+        .await?;
+        let out = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn list_queues(&self, t: &TenantId) -> Result<Vec<Queue>> {
+        let mut tx = self.tx(t).await?;
+        let sql = format!(
+            "SELECT {QUEUE_COLS} FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = \
+             q.schema_version WHERE q.tenant_id = $1 ORDER BY q.created_at, q.id LIMIT 1000"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(t.as_str())
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter().map(queue_from).collect()
+    }
+
+    async fn get_queue(&self, t: &TenantId, id: Uuid) -> Result<Queue> {
+        let mut tx = self.tx(t).await?;
+        let q = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(q)
+    }
+
+    async fn patch_queue(&self, t: &TenantId, actor: &Subject, id: Uuid, p: &PatchQueue) -> Result<Queue> {
+        let mut tx = self.tx(t).await?;
+        // Lock the queue row: concurrent schema changes get consecutive versions.
+        let cur: Option<(i32, String)> = sqlx::query_as(
+            "SELECT schema_version, state FROM queues WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+        )
+        .bind(id)
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (mut version, state) = cur.ok_or(Error::NotFound("queue"))?;
+        if state == "archived"
+            && p.state.is_none_or(|s| s == QueueState::Archived)
+            && *p != PatchQueue::default()
+        {
+            return Err(Error::conflict(
+                "queue_archived",
+                "an archived queue can only be unarchived",
+            ));
+        }
+        if let Some(schema) = &p.schema {
+            let current: Value =
+                sqlx::query_scalar("SELECT schema FROM schema_versions WHERE queue_id = $1 AND version = $2")
+                    .bind(id)
+                    .bind(version)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let new = serde_json::to_value(schema).map_err(anyhow::Error::from)?;
+            if current != new {
+                version += 1;
+                sqlx::query(
+                    "INSERT INTO schema_versions (tenant_id, queue_id, version, schema, hash, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(t.as_str())
+                .bind(id)
+                .bind(version)
+                .bind(new)
+                .bind(schema_hash(schema))
+                .bind(actor.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let res = sqlx::query(
+            "UPDATE queues SET name = COALESCE($3, name), description = COALESCE($4, description), \
+             state = COALESCE($5, state), lease_seconds = COALESCE($6, lease_seconds), schema_version = $7, \
+             updated_at = now() WHERE id = $1 AND tenant_id = $2",
+        )
+        .bind(id)
+        .bind(t.as_str())
+        .bind(p.name.as_deref())
+        .bind(p.description.as_deref())
+        .bind(p.state.map(QueueState::as_str))
+        .bind(p.lease_seconds)
+        .bind(version)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            return Err(if is_unique_violation(&e, "queues_tenant_name_key") {
+                Error::conflict("name_taken", "a queue with that name already exists")
+            } else {
+                e.into()
+            });
+        }
+        let detail = json!({
+            "name": p.name, "state": p.state.map(QueueState::as_str), "lease_seconds": p.lease_seconds,
+            "schema_version": version,
+        });
+        audit(&mut tx, t, actor, "queue.update", id.to_string(), detail).await?;
+        let out = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn queue_stats(&self, t: &TenantId, id: Uuid) -> Result<QueueStats> {
+        let mut tx = self.tx(t).await?;
+        let q = load_queue(&mut tx, t, id).await?;
+        let row = sqlx::query(
+            "SELECT
+               (SELECT count(*) FROM samples WHERE queue_id = $1 AND submitted_count >= $2) AS completed,
+               (SELECT count(*) FROM labels WHERE queue_id = $1) AS submitted,
+               (SELECT count(*) FROM assignments WHERE queue_id = $1 AND state = 'leased' AND expires_at >= now())
+                 AS leased,
+               (SELECT count(*) FROM assignments WHERE queue_id = $1 AND state = 'leased' AND expires_at < now())
+                 AS expired",
+        )
+        .bind(id)
+        .bind(q.overlap)
+        .fetch_one(&mut *tx)
+        .await?;
+        let per = sqlx::query(
+            "SELECT labeler,
+                    count(*) FILTER (WHERE state = 'submitted') AS submitted,
+                    count(*) FILTER (WHERE state = 'leased') AS leased,
+                    count(*) FILTER (WHERE state = 'released') AS released
+             FROM assignments WHERE queue_id = $1 GROUP BY labeler ORDER BY labeler LIMIT 10000",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let completed: i64 = row.try_get("completed")?;
+        Ok(QueueStats {
+            queue_id: id,
+            overlap: q.overlap,
+            total_samples: q.sample_count,
+            completed_samples: completed,
+            remaining_samples: q.sample_count - completed,
+            submitted: row.try_get("submitted")?,
+            leased: row.try_get("leased")?,
+            expired_unreclaimed: row.try_get("expired")?,
+            per_labeler: per
+                .iter()
+                .map(|r| {
+                    Ok(LabelerCount {
+                        labeler: r.try_get("labeler")?,
+                        submitted: r.try_get("submitted")?,
+                        leased: r.try_get("leased")?,
+                        released: r.try_get("released")?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    async fn add_samples(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        samples: &[NewSample],
+    ) -> Result<AddSamplesResult> {
+        let mut tx = self.tx(t).await?;
+        let q: Option<(i32, String, String)> =
+            sqlx::query_as("SELECT overlap, policy, state FROM queues WHERE id = $1 AND tenant_id = $2")
+                .bind(queue)
+                .bind(t.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (overlap, policy, state) = q.ok_or(Error::NotFound("queue"))?;
+        if state == "archived" {
+            return Err(Error::conflict(
+                "queue_archived",
+                "samples cannot be added to an archived queue",
+            ));
+        }
+        let ids: Vec<Uuid> = samples.iter().map(|_| new_id()).collect();
+        let ext: Vec<&str> = samples.iter().map(|s| s.external_id.as_str()).collect();
+        let payloads: Vec<Value> = samples.iter().map(|s| s.payload.clone()).collect();
+        let prio: Vec<i32> = samples.iter().map(|s| s.priority).collect();
+        // One statement for the batch; ON CONFLICT keeps the first sample of an external_id (idempotent
+        // re-import). The order key is the insertion sequence, or a fixed random number for policy random.
+        let created: i64 = sqlx::query_scalar(
+            "WITH ins AS (
+                INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key,
+                                     open_slots)
+                SELECT $1, u.id, $2, u.ext, u.payload, u.prio, -u.prio,
+                       CASE WHEN $5 = 'random' THEN (random() * 9007199254740991)::bigint
+                            ELSE nextval('sample_order_seq') END,
+                       $6
+                FROM unnest($3::uuid[], $4::text[], $7::jsonb[], $8::integer[])
+                     WITH ORDINALITY AS u(id, ext, payload, prio, ord)
+                ORDER BY u.ord
+                ON CONFLICT (queue_id, external_id) DO NOTHING
+                RETURNING 1
+            ), cnt AS (
+                UPDATE queues SET sample_count = sample_count + (SELECT count(*) FROM ins), updated_at = now()
+                WHERE id = $2
+            )
+            SELECT count(*) FROM ins",
+        )
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(&ids)
+        .bind(&ext)
+        .bind(policy)
+        .bind(overlap)
+        .bind(&payloads)
+        .bind(&prio)
+        .fetch_one(&mut *tx)
+        .await?;
+        let total = i64::try_from(samples.len()).unwrap_or(i64::MAX);
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "samples.add",
+            queue.to_string(),
+            json!({"created": created, "sent": total}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AddSamplesResult {
+            created,
+            existing: total - created,
+        })
+    }
+
+    async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
+        let mut tx = self.tx(t).await?;
+        // One read for everything the claim needs to decide: the queue, the labeler's lease, its cursor.
+        let row = sqlx::query(
+            "SELECT q.state, q.overlap, q.lease_seconds, q.schema_version, sv.schema,
+                    a.id AS live_id, a.version AS live_version, (a.expires_at > now()) AS live_alive,
+                    c.rank AS c_rank, c.order_key AS c_key, c.sample_id AS c_id
+             FROM queues q
+             JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version
+             LEFT JOIN assignments a ON a.queue_id = q.id AND a.labeler = $3 AND a.state = 'leased'
+             LEFT JOIN labeler_cursors c ON c.queue_id = q.id AND c.labeler = $3
+             WHERE q.id = $1 AND q.tenant_id = $2",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("queue"))?;
+        let live_id: Option<Uuid> = row.try_get("live_id")?;
+        let q = QueueForClaim {
+            state: row.try_get("state")?,
+            overlap: row.try_get("overlap")?,
+            lease_seconds: row.try_get("lease_seconds")?,
+            schema_version: row.try_get("schema_version")?,
+            schema: row.try_get("schema")?,
+            live: match live_id {
+                Some(id) => Some((id, row.try_get("live_version")?, row.try_get("live_alive")?)),
+                None => None,
+            },
+            cursor: match row.try_get::<Option<i32>, _>("c_rank")? {
+                Some(r) => Some((r, row.try_get("c_key")?, row.try_get("c_id")?)),
+                None => None,
+            },
+        };
+        if let Some((id, version, alive)) = q.live {
+            if alive {
+                // Asking again while holding a live lease returns that lease.
+                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+                tx.commit().await?;
+                return Ok(Some(c));
+            }
+            // The labeler's own lease expired unreclaimed: reclaim it (compare-and-set on state + version).
+            sqlx::query(
+                "WITH e AS (
+                    UPDATE assignments SET state = 'expired', version = version + 1, finished_at = now()
+                    WHERE id = $1 AND version = $2 AND state = 'leased' AND expires_at < now()
+                    RETURNING sample_id
+                 )
+                 UPDATE samples s SET open_slots = s.open_slots + 1 FROM e WHERE s.id = e.sample_id",
+            )
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if q.state != "active" {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let mut found = None;
+        if q.overlap > 1
+            && let Some(c) = q.cursor
+        {
+            found = try_claim(&mut tx, t, labeler, queue, &q, Some(c)).await?;
+        }
+        if found.is_none() {
+            found = try_claim(&mut tx, t, labeler, queue, &q, None).await?;
+        }
+        if found.is_none() && reclaim_queue(&mut tx, queue).await? > 0 {
+            found = try_claim(&mut tx, t, labeler, queue, &q, None).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn get_assignment(&self, t: &TenantId, id: Uuid, labeler: Option<&Subject>) -> Result<Claim> {
+        let mut tx = self.tx(t).await?;
+        let c = load_claim(&mut tx, t, id, labeler).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn heartbeat(&self, t: &TenantId, labeler: &Subject, id: Uuid) -> Result<Assignment> {
+        let mut tx = self.tx(t).await?;
+        // Extends a lease that is still the labeler's; a lease past its expiry that has not been reclaimed yet
+        // is still the labeler's (its slot was never given away), so it is extended too.
+        let sql = format!(
+            "UPDATE assignments a SET expires_at = now() + make_interval(secs => q.lease_seconds),
+                    version = a.version + 1
+             FROM queues q
+             WHERE a.id = $1 AND a.tenant_id = $2 AND a.labeler = $3 AND a.state = 'leased' AND q.id = a.queue_id
+             RETURNING {ASSIGNMENT_COLS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(t.as_str())
+            .bind(labeler.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let out = match row {
+            Some(r) => assignment_from(&r)?,
+            None => {
+                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+                return Err(lease_gone(c.assignment.state));
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn release(&self, t: &TenantId, labeler: &Subject, id: Uuid, reason: &str) -> Result<Assignment> {
+        let mut tx = self.tx(t).await?;
+        let sql = format!(
+            "WITH r AS (
+                UPDATE assignments a SET state = 'released', version = a.version + 1, finished_at = now(),
+                       release_reason = $4
+                WHERE a.id = $1 AND a.tenant_id = $2 AND a.labeler = $3 AND a.state = 'leased'
+                RETURNING {ASSIGNMENT_COLS}
+             ), freed AS (
+                UPDATE samples s SET open_slots = s.open_slots + 1 FROM r WHERE s.id = r.sample_id
+             )
+             SELECT * FROM r"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(t.as_str())
+            .bind(labeler.as_str())
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let out = match row {
+            Some(r) => assignment_from(&r)?,
+            None => {
+                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+                match c.assignment.state {
+                    // releasing twice is answered like the first time
+                    AssignmentState::Released => c.assignment,
+                    s => return Err(lease_gone(s)),
+                }
+            }
+        };
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn reclaim_expired(&self, limit: i32) -> Result<u64> {
+        let n: i32 = sqlx::query_scalar("SELECT anvil_reclaim_expired($1)")
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn submit(
+        &self,
+        t: &TenantId,
+        labeler: &Subject,
+        assignment: Uuid,
+        payload: &Value,
+        validate: LabelValidator<'_>,
+    ) -> Result<Submitted> {
+        let mut tx = self.tx(t).await?;
+        let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
+        )))
+        .bind(assignment)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = existing {
+            let mut label = label_from(&row)?;
+            tx.commit().await?;
+            return if label.payload == *payload {
+                label.reviews = Vec::new();
+                Ok(Submitted::Existing(label))
+            } else {
+                Err(Error::conflict(
+                    "label_conflict",
+                    "a different label was already submitted for this assignment",
+                ))
+            };
+        }
+        let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let label_id = new_id();
+        // Compare-and-set: only a lease that is still `leased` (even past its expiry, as long as it has not
+        // been reclaimed) becomes `submitted`; the label, the sample's counter and the lineage are written in
+        // the same statement, so a label exists if and only if its assignment is submitted.
+        let row = sqlx::query(
+            "WITH up AS (
+                UPDATE assignments SET state = 'submitted', version = version + 1, finished_at = now()
+                WHERE id = $1 AND labeler = $3 AND state = 'leased'
+                RETURNING id, queue_id, sample_id, labeler, schema_version
+             ), lab AS (
+                INSERT INTO labels (tenant_id, id, queue_id, sample_id, assignment_id, labeler, schema_version,
+                                    payload)
+                SELECT $2, $4, up.queue_id, up.sample_id, up.id, up.labeler, up.schema_version, $5 FROM up
+                RETURNING id, created_at
+             ), cnt AS (
+                UPDATE samples s SET submitted_count = s.submitted_count + 1 FROM up WHERE s.id = up.sample_id
+             ), lin AS (
+                INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs)
+                SELECT $2, $4, 'label', lab.id, $3,
+                       jsonb_build_object('assignment_id', $1::uuid, 'sample_id', up.sample_id,
+                                          'schema_version', up.schema_version)
+                FROM lab, up
+             )
+             SELECT lab.id, lab.created_at FROM lab",
+        )
+        .bind(assignment)
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .bind(label_id)
+        .bind(payload)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // Lost the race (reclaimed, released, or a concurrent submit of this same assignment).
+            drop(tx);
+            return self.submit_after_race(t, labeler, assignment, payload).await;
+        };
+        tx.commit().await?;
+        Ok(Submitted::Created(Label {
+            id: row.try_get("id")?,
+            queue_id: ctx.assignment.queue_id,
+            sample_id: ctx.sample.id,
+            external_id: ctx.sample.external_id,
+            assignment_id: assignment,
+            labeler: labeler.as_str().to_string(),
+            schema_version: ctx.assignment.schema_version,
+            payload: payload.clone(),
+            created_at: row.try_get("created_at")?,
+            reviews: Vec::new(),
+        }))
+    }
+
+    async fn get_label(&self, t: &TenantId, id: Uuid) -> Result<Label> {
+        let mut tx = self.tx(t).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id \
+             WHERE l.id = $1 AND l.tenant_id = $2"
+        )))
+        .bind(id)
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("label"))?;
+        let mut labels = vec![label_from(&row)?];
+        attach_reviews(&mut tx, &mut labels).await?;
+        tx.commit().await?;
+        labels.pop().ok_or(Error::NotFound("label"))
+    }
+
+    async fn list_labels(&self, t: &TenantId, queue: Uuid, f: &LabelFilter) -> Result<Vec<Label>> {
+        let mut tx = self.tx(t).await?;
+        // Ensures the queue exists for this tenant (404 otherwise, not an empty page).
+        load_queue(&mut tx, t, queue).await?;
+        // Keyset pagination on the time-ordered label id (labels_queue_id_idx).
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id
+             WHERE l.queue_id = $1 AND l.tenant_id = $2
+               AND ($3::uuid IS NULL OR l.id > $3)
+               AND ($4::uuid IS NULL OR l.sample_id = $4)
+               AND ($5::text IS NULL OR l.labeler = $5)
+             ORDER BY l.id LIMIT $6"
+        )))
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(f.after)
+        .bind(f.sample_id)
+        .bind(f.labeler.as_deref())
+        .bind(i64::from(f.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut labels: Vec<Label> = rows.iter().map(label_from).collect::<Result<_>>()?;
+        attach_reviews(&mut tx, &mut labels).await?;
+        tx.commit().await?;
+        Ok(labels)
+    }
+
+    async fn review(
+        &self,
+        t: &TenantId,
+        reviewer: &Subject,
+        label: Uuid,
+        verdict: Verdict,
+        comment: &str,
+    ) -> Result<Review> {
+        let mut tx = self.tx(t).await?;
+        let exists: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM labels WHERE id = $1 AND tenant_id = $2")
+                .bind(label)
+                .bind(t.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        exists.ok_or(Error::NotFound("label"))?;
+        let row = sqlx::query(
+            "INSERT INTO reviews (tenant_id, id, label_id, reviewer, verdict, comment) VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id, label_id, reviewer, verdict, comment, created_at",
+        )
+        .bind(t.as_str())
+        .bind(new_id())
+        .bind(label)
+        .bind(reviewer.as_str())
+        .bind(verdict.as_str())
+        .bind(comment)
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            t,
+            reviewer,
+            "label.review",
+            label.to_string(),
+            json!({"verdict": verdict.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        review_from(&row)
+    }
+
+    async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo> {
+        let mut tx = self.tx(t).await?;
+        sqlx::query("INSERT INTO tenants (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(t.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (tenant_id, id, name, role, subject, token_hash, created_by, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             RETURNING id, name, role, subject, created_by, created_at, expires_at, revoked_at",
+        )
+        .bind(t.as_str())
+        .bind(new_id())
+        .bind(&tok.name)
+        .bind(tok.role.as_str())
+        .bind(&tok.subject)
+        .bind(&tok.hash)
+        .bind(actor.as_str())
+        .bind(tok.expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let info = token_from(&row)?;
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "token.create",
+            info.id.to_string(),
+            json!({"role": tok.role.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(info)
+    }
+
+    async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>> {
+        let mut tx = self.tx(t).await?;
+        let rows = sqlx::query(
+            "SELECT id, name, role, subject, created_by, created_at, expires_at, revoked_at FROM api_tokens
+             WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT 1000",
+        )
+        .bind(t.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(token_from).collect()
+    }
+
+    async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo> {
+        let mut tx = self.tx(t).await?;
+        let row = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND tenant_id = $2
+             RETURNING id, name, role, subject, created_by, created_at, expires_at, revoked_at",
+        )
+        .bind(id)
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
+        audit(&mut tx, t, actor, "token.revoke", id.to_string(), json!({})).await?;
+        tx.commit().await?;
+        token_from(&row)
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, id, role, subject, expires_at, revoked_at FROM anvil_lookup_token($1)",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let tenant: String = r.try_get("tenant_id")?;
+        let subject: String = r.try_get("subject")?;
+        let role: String = r.try_get("role")?;
+        Ok(
+            match (
+                TenantId::parse(&tenant),
+                Subject::parse(&subject),
+                Role::parse(&role),
+            ) {
+                (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
+                    tenant,
+                    id: r.try_get("id")?,
+                    role,
+                    subject,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
+impl PgStore {
+    /// After a submit's compare-and-set matched nothing: decide between "already submitted (same payload)",
+    /// "conflict" and "the lease is gone", from a fresh snapshot.
+    async fn submit_after_race(
+        &self,
+        t: &TenantId,
+        labeler: &Subject,
+        assignment: Uuid,
+        payload: &Value,
+    ) -> Result<Submitted> {
+        let mut tx = self.tx(t).await?;
+        let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
+        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
+        )))
+        .bind(assignment)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        match existing {
+            Some(row) => {
+                let label = label_from(&row)?;
+                if label.payload == *payload {
+                    Ok(Submitted::Existing(label))
+                } else {
+                    Err(Error::conflict(
+                        "label_conflict",
+                        "a different label was already submitted for this assignment",
+                    ))
+                }
+            }
+            None => Err(lease_gone(ctx.assignment.state)),
+        }
+    }
+}
+
+fn lease_gone(state: AssignmentState) -> Error {
+    match state {
+        AssignmentState::Expired => Error::conflict(
+            "lease_expired",
+            "the lease expired and the sample went back to the pool",
+        ),
+        AssignmentState::Released => Error::conflict("lease_released", "the assignment was released"),
+        AssignmentState::Submitted => {
+            Error::conflict("already_submitted", "the assignment was already submitted")
+        }
+        AssignmentState::Leased => Error::conflict("lease_changed", "the lease changed; try again"),
+    }
+}

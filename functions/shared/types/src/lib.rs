@@ -1,0 +1,558 @@
+//! Anvil's wire types: every request and response body of the HTTP API, and the one error envelope.
+//!
+//! This crate has no runtime dependencies beyond serde/time/uuid so that the Yew SPA (wasm32) and the
+//! server share exactly the same definitions. OpenAPI schemas are derived only with the `openapi` feature.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[cfg(feature = "openapi")]
+use utoipa::{IntoParams, ToSchema};
+
+pub mod schema;
+pub use schema::{FieldKind, LabelSchema, SchemaField};
+
+/// Largest number of samples accepted by one `POST /v1/queues/{id}/samples` call.
+pub const MAX_SAMPLES_PER_BATCH: usize = 1000;
+/// Largest page size for list endpoints.
+pub const MAX_PAGE_SIZE: u32 = 500;
+/// Default page size for list endpoints.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------
+
+/// The body of every non-2xx answer: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `not_found`, `validation_failed`, `lease_expired`.
+    pub code: String,
+    /// Human-readable explanation; never contains internals.
+    pub message: String,
+    /// Per-field problems for validation errors (empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+/// One problem with one field of a request body, located by a JSON pointer (RFC 6901) into that body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FieldError {
+    pub pointer: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Principals and roles
+// ---------------------------------------------------------------------------------------------------------
+
+/// Roles are ordered: every role can do what the roles before it can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Labeler,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Labeler => "labeler",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "labeler" => Some(Role::Labeler),
+            "auditor" => Some(Role::Auditor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /v1/me`: who the presented token says you are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Me {
+    pub tenant_id: String,
+    pub subject: String,
+    pub role: Role,
+    /// `jwt` or `pat`.
+    pub auth: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Queues
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    Active,
+    Paused,
+    Archived,
+}
+
+impl QueueState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Active => "active",
+            QueueState::Paused => "paused",
+            QueueState::Archived => "archived",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(QueueState::Active),
+            "paused" => Some(QueueState::Paused),
+            "archived" => Some(QueueState::Archived),
+            _ => None,
+        }
+    }
+}
+
+/// How the next sample is chosen among the open ones: highest priority first, then insertion order
+/// (`priority`) or a fixed per-sample random order (`random`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentPolicy {
+    #[default]
+    Priority,
+    Random,
+}
+
+impl AssignmentPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentPolicy::Priority => "priority",
+            AssignmentPolicy::Random => "random",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "priority" => Some(AssignmentPolicy::Priority),
+            "random" => Some(AssignmentPolicy::Random),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/queues`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateQueue {
+    /// Unique per tenant, 1..=100 characters.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Labels wanted per sample, each from a distinct labeler (1..=50). Fixed for the queue's life.
+    #[serde(default = "default_overlap")]
+    pub overlap: i32,
+    /// How long a claimed sample stays reserved for its labeler without a heartbeat (10..=86400).
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: i32,
+    #[serde(default)]
+    pub policy: AssignmentPolicy,
+    pub schema: LabelSchema,
+}
+
+fn default_overlap() -> i32 {
+    1
+}
+fn default_lease_seconds() -> i32 {
+    300
+}
+
+/// `PATCH /v1/queues/{id}`: every field optional; `schema` creates a new schema version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PatchQueue {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub state: Option<QueueState>,
+    pub lease_seconds: Option<i32>,
+    pub schema: Option<LabelSchema>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Queue {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub overlap: i32,
+    pub lease_seconds: i32,
+    pub policy: AssignmentPolicy,
+    pub state: QueueState,
+    pub schema_version: i32,
+    pub schema: LabelSchema,
+    /// Samples in the queue.
+    pub sample_count: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QueueList {
+    pub items: Vec<Queue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LabelerCount {
+    pub labeler: String,
+    pub submitted: i64,
+    pub leased: i64,
+    pub released: i64,
+}
+
+/// `GET /v1/queues/{id}/stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QueueStats {
+    pub queue_id: Uuid,
+    pub overlap: i32,
+    /// Samples in the queue.
+    pub total_samples: i64,
+    /// Samples that have all `overlap` labels.
+    pub completed_samples: i64,
+    /// Samples still missing at least one label.
+    pub remaining_samples: i64,
+    /// Labels submitted.
+    pub submitted: i64,
+    /// Live leases (not yet expired).
+    pub leased: i64,
+    /// Leases past their expiry that have not been reclaimed yet.
+    pub expired_unreclaimed: i64,
+    pub per_labeler: Vec<LabelerCount>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Samples
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewSample {
+    /// The caller's own id for this sample; adding the same external_id twice keeps the first.
+    pub external_id: String,
+    /// The thing to label: usually `{"text": ...}` or `{"image_url": ...}` plus metadata. A JSON object.
+    pub payload: Value,
+    /// Higher is served first (default 0).
+    #[serde(default)]
+    pub priority: i32,
+}
+
+/// `POST /v1/queues/{id}/samples`: at most [`MAX_SAMPLES_PER_BATCH`] samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddSamples {
+    pub samples: Vec<NewSample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AddSamplesResult {
+    /// Samples newly created by this call.
+    pub created: i64,
+    /// Samples whose external_id already existed in the queue (left unchanged).
+    pub existing: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Sample {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub external_id: String,
+    pub payload: Value,
+    pub priority: i32,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Assignments
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentState {
+    Leased,
+    Submitted,
+    Released,
+    Expired,
+}
+
+impl AssignmentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentState::Leased => "leased",
+            AssignmentState::Submitted => "submitted",
+            AssignmentState::Released => "released",
+            AssignmentState::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "leased" => Some(AssignmentState::Leased),
+            "submitted" => Some(AssignmentState::Submitted),
+            "released" => Some(AssignmentState::Released),
+            "expired" => Some(AssignmentState::Expired),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Assignment {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub sample_id: Uuid,
+    pub labeler: String,
+    pub state: AssignmentState,
+    /// Incremented by every state change and heartbeat (compare-and-set token).
+    pub version: i32,
+    pub schema_version: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub leased_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_reason: Option<String>,
+}
+
+/// `POST /v1/queues/{id}/assignments/next` (200): the lease, the sample and the schema to label it with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Claim {
+    pub assignment: Assignment,
+    pub sample: Sample,
+    pub schema: LabelSchema,
+    /// Server time when the answer was made, so clients can correct for clock skew.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub server_time: OffsetDateTime,
+}
+
+/// `POST /v1/assignments/{id}/release`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseAssignment {
+    /// Why the labeler skipped this sample (1..=500 characters), e.g. "unreadable".
+    pub reason: String,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Labels and reviews
+// ---------------------------------------------------------------------------------------------------------
+
+/// `POST /v1/labels`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubmitLabel {
+    pub assignment_id: Uuid,
+    /// A JSON object with one entry per schema field.
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accept,
+    Reject,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject => "reject",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "accept" => Some(Verdict::Accept),
+            "reject" => Some(Verdict::Reject),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/labels/{id}/review`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReviewLabel {
+    pub verdict: Verdict,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Review {
+    pub id: Uuid,
+    pub label_id: Uuid,
+    pub reviewer: String,
+    pub verdict: Verdict,
+    pub comment: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Label {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub sample_id: Uuid,
+    pub external_id: String,
+    pub assignment_id: Uuid,
+    pub labeler: String,
+    pub schema_version: i32,
+    pub payload: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    /// Reviews of this label, oldest first; the last one is the current verdict.
+    pub reviews: Vec<Review>,
+}
+
+/// A page of a list; pass `next_cursor` back as `cursor` to get the next page. `None` means the end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LabelPage {
+    pub items: Vec<Label>,
+    pub next_cursor: Option<String>,
+}
+
+/// Query of `GET /v1/queues/{id}/labels`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct LabelListQuery {
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1..=500 (default 50).
+    pub limit: Option<u32>,
+    /// Only labels of this sample (to compare the k labels of one sample).
+    pub sample_id: Option<Uuid>,
+    /// Only labels of this labeler.
+    pub labeler: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Personal access tokens
+// ---------------------------------------------------------------------------------------------------------
+
+/// `POST /v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// What the token is for, e.g. "nightly import".
+    pub name: String,
+    pub role: Role,
+    /// The subject the token acts as (defaults to `pat:<name>`).
+    pub subject: Option<String>,
+    /// Days until the token stops working (1..=3650; default 90).
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub subject: String,
+    pub created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// The answer to `POST /v1/tokens`: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreatedToken {
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct DependencyHealth {
+    pub name: String,
+    pub ok: bool,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    pub version: String,
+    pub dependencies: Vec<DependencyHealth>,
+}

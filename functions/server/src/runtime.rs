@@ -148,7 +148,17 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         crate::demo::seed_and_print(&anvil, &jwt, addr).await?;
     }
     let reaper = tokio::spawn(reap_expired_leases(store.clone()));
-    let app = anvil_api::app(state);
+    let spa_dir = cfg.spa_dir.clone().or_else(|| {
+        let d = std::path::PathBuf::from("spa/dist");
+        d.join("index.html").exists().then_some(d)
+    });
+    let app = match &spa_dir {
+        Some(dir) => {
+            tracing::info!(dir = %dir.display(), "serving the labeling app");
+            anvil_api::app_with_spa(state, dir)
+        }
+        None => anvil_api::app(state),
+    };
     tracing::info!(%addr, store = store.backend(), "anvil listening");
     println!("Anvil is listening on http://{addr}");
 

@@ -19,6 +19,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -120,6 +121,55 @@ async fn openapi_json() -> Response {
 pub fn app(state: AppState) -> Router {
     let (router, _) = all_routes().split_for_parts();
     finish(router, state)
+}
+
+/// Every route plus the labeling app's static files from `spa_dir` (unknown paths outside `/v1` and
+/// `/health` get `index.html`, so the SPA's own routes survive a reload), with the browser security headers.
+pub fn app_with_spa(state: AppState, spa_dir: &std::path::Path) -> Router {
+    use tower_http::services::{ServeDir, ServeFile};
+    let index = spa_dir.join("index.html");
+    let files = ServeDir::new(spa_dir).not_found_service(ServeFile::new(index));
+    let spa = Router::new()
+        .fallback_service(files)
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+                 img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; \
+                 form-action 'self'; object-src 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
+    let (router, _) = all_routes().split_for_parts();
+    let api = finish(router, state);
+    Router::new().fallback(move |req: Request| {
+        let api = api.clone();
+        let spa = spa.clone();
+        async move {
+            let path = req.uri().path();
+            let is_api = path.starts_with("/v1/") || path == "/v1" || path.starts_with("/health");
+            let res = if is_api {
+                api.oneshot(req).await
+            } else {
+                spa.oneshot(req).await
+            };
+            match res {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        }
+    })
 }
 
 /// One route group only: the app of one Lambda function.

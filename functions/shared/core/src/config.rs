@@ -83,6 +83,10 @@ pub struct Config {
     #[arg(long, env = "ANVIL_JWT_JWKS_URL")]
     pub jwt_jwks_url: Option<String>,
 
+    /// Directory of the built labeling app (spa/dist). Default: ./spa/dist when it exists.
+    #[arg(long, env = "ANVIL_SPA_DIR")]
+    pub spa_dir: Option<PathBuf>,
+
     /// Log format: `json` (default; for containers and Lambda) or `pretty`.
     #[arg(long, env = "ANVIL_LOG_FORMAT", default_value = "json")]
     pub log_format: String,

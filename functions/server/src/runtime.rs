@@ -1,7 +1,7 @@
 //! Process wiring for `anvil`: tracing, store and keys from `Config`, the server with graceful shutdown,
 //! and the background lease reaper.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use anvil_core::health::{Probe, StoreProbe};
 use anvil_core::service::Anvil;
 use anvil_core::store::Store;
 use anvil_core::store::postgres::{self, PgStore};
+use anvil_core::store::sqlite::{Durability, SqliteStore};
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -33,8 +34,10 @@ pub fn init_tracing(format: &str) {
 
 enum Backend {
     Postgres(String),
+    Sqlite(PathBuf),
 }
 
+/// `DATABASE_URL` picks the store; without it, the embedded SQLite file in the data directory.
 fn backend(cfg: &Config) -> anyhow::Result<Backend> {
     match cfg
         .database_url
@@ -45,14 +48,46 @@ fn backend(cfg: &Config) -> anyhow::Result<Backend> {
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
             Ok(Backend::Postgres(u.into()))
         }
-        Some(_) => anyhow::bail!("DATABASE_URL must start with postgres:// or postgresql://"),
-        None => anyhow::bail!("DATABASE_URL is not set: give a postgres:// URL"),
+        Some(u) if u.starts_with("sqlite:") => Ok(Backend::Sqlite(SqliteStore::path_from_url(u)?)),
+        Some(_) => anyhow::bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://"),
+        None => {
+            ensure_data_dir(&cfg.data_dir)?;
+            let db = cfg.data_dir.join("anvil.db");
+            if !db.exists() {
+                // SQLite gives its -wal and -shm files the permissions of the database file.
+                write_private(&db, b"")?;
+            }
+            Ok(Backend::Sqlite(db))
+        }
     }
+}
+
+fn durability(cfg: &Config) -> anyhow::Result<Durability> {
+    match cfg.sqlite_synchronous.to_ascii_lowercase().as_str() {
+        "full" => Ok(Durability::Full),
+        "normal" => Ok(Durability::Normal),
+        other => anyhow::bail!("ANVIL_SQLITE_SYNCHRONOUS must be `full` or `normal`, not `{other}`"),
+    }
+}
+
+/// Creates the data directory readable by its owner only.
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     match backend(cfg)? {
         Backend::Postgres(url) => postgres::migrate(&url).await.context("migrating Postgres")?,
+        Backend::Sqlite(path) => {
+            SqliteStore::open(&path, durability(cfg)?)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+        }
     }
     tracing::info!("migrations applied");
     Ok(())
@@ -71,12 +106,19 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
             );
             Ok(Arc::new(PgStore::new(pool)))
         }
+        Backend::Sqlite(path) => {
+            let store = SqliteStore::open(&path, durability(cfg)?)
+                .await
+                .with_context(|| format!("opening {}", path.display()))?;
+            tracing::info!(path = %path.display(), "embedded SQLite store");
+            Ok(Arc::new(store))
+        }
     }
 }
 
 /// Reads the local HS256 secret of the data directory, creating it (0600) on first use.
 fn local_secret(dir: &Path) -> anyhow::Result<Secret> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    ensure_data_dir(dir)?;
     let path = dir.join("jwt-secret");
     if !path.exists() {
         let hex = hex_encode(&random_secret()?);

@@ -603,7 +603,7 @@ async fn personal_access_tokens_work_until_revoked(app: TestApp) {
 
 async fn concurrent_labelers_never_break_the_invariants(app: TestApp) {
     let admin = admin("t1");
-    let samples = 2000;
+    let samples = app.scale(2000);
     for (round, overlap) in [(0, 1), (1, 3), (2, 1), (3, 3)] {
         let q = app
             .queue(&admin, &format!("race{round}"), overlap, simple_schema())
@@ -710,6 +710,15 @@ macro_rules! conformance {
                 #[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
                 async fn $name(pool: sqlx::PgPool) {
                     super::$name(TestApp::postgres(pool).await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(TestApp::sqlite().await).await;
                 }
             )*
         }

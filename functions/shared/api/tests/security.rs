@@ -528,7 +528,9 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
 async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app: TestApp) {
     fixture(&app, "rls-a").await;
     fixture(&app, "rls-b").await;
-    let Backend::Postgres(pool) = &app.backend;
+    let Backend::Postgres(pool) = &app.backend else {
+        panic!("a Postgres test")
+    };
     let mut tx = pool.begin().await.unwrap();
     sqlx::query("SET LOCAL ROLE anvil_app")
         .execute(&mut *tx)
@@ -566,7 +568,7 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app
     assert!(err.is_err());
 }
 
-macro_rules! postgres_tests {
+macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod postgres {
             use super::*;
@@ -577,15 +579,29 @@ macro_rules! postgres_tests {
                 }
             )*
         }
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(TestApp::sqlite().await).await;
+                }
+            )*
+        }
     };
 }
 
-postgres_tests!(
+conformance!(
     every_route_is_in_the_openapi_document_and_mounted,
     another_tenant_gets_nothing_from_any_route,
     the_role_matrix_matches_the_design,
     every_private_route_needs_a_token,
     forged_and_malformed_jwts_are_rejected,
     bad_input_gets_a_clear_4xx_and_writes_nothing,
-    row_level_security_hides_other_tenants_rows_from_unfiltered_queries,
 );
+
+/// Postgres only: SQLite has no row-level security.
+#[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
+async fn postgres_row_level_security_hides_other_tenants_rows(pool: sqlx::PgPool) {
+    row_level_security_hides_other_tenants_rows_from_unfiltered_queries(TestApp::postgres(pool).await).await;
+}

@@ -25,6 +25,7 @@ pub const SECRET: [u8; 32] = [7u8; 32];
 #[derive(Clone)]
 pub enum Backend {
     Postgres(sqlx::PgPool),
+    Sqlite(anvil_core::store::sqlite::SqliteStore, Arc<tempfile::TempDir>),
 }
 
 #[derive(Clone)]
@@ -60,6 +61,24 @@ impl TestApp {
         Self::with_store(store, Backend::Postgres(pool))
     }
 
+    /// The app over a fresh SQLite file (the embedded default), with full durability as in production.
+    pub async fn sqlite() -> Self {
+        use anvil_core::store::sqlite::{Durability, SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("anvil.db"), Durability::Full)
+            .await
+            .unwrap();
+        Self::with_store(Arc::new(store.clone()), Backend::Sqlite(store, Arc::new(dir)))
+    }
+
+    /// How many samples a load test uses: SQLite has one writer, so its runs are scaled down.
+    pub fn scale(&self, postgres: usize) -> usize {
+        match self.backend {
+            Backend::Postgres(_) => postgres,
+            Backend::Sqlite(..) => postgres / 4,
+        }
+    }
+
     pub fn with_store(store: Arc<dyn Store>, backend: Backend) -> Self {
         let anvil = Anvil::new(store.clone(), verifier());
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
@@ -87,6 +106,14 @@ impl TestApp {
                 .execute(pool)
                 .await
                 .unwrap();
+            }
+            Backend::Sqlite(store, _) => {
+                sqlx::query("UPDATE assignments SET expires_at = ? WHERE id = ?")
+                    .bind(anvil_core::store::sqlite::now_ms() - 1000)
+                    .bind(assignment)
+                    .execute(store.writer())
+                    .await
+                    .unwrap();
             }
         }
     }

@@ -4,6 +4,7 @@
 //! (`crate::service`); rules that must hold under concurrency (leases, overlap, idempotency) live here, in SQL.
 
 pub mod postgres;
+pub mod sqlite;
 
 use anvil_types::{
     AddSamplesResult, Assignment, Claim, CreateQueue, FieldError, Label, LabelSchema, NewSample, PatchQueue,
@@ -123,4 +124,23 @@ pub trait Store: Send + Sync + 'static {
 /// A new time-ordered id.
 pub fn new_id() -> Uuid {
     Uuid::now_v7()
+}
+
+/// The conflict answered when a lease is no longer the caller's to use.
+pub(crate) fn lease_gone(state: anvil_types::AssignmentState) -> crate::Error {
+    match state {
+        anvil_types::AssignmentState::Expired => crate::Error::conflict(
+            "lease_expired",
+            "the lease expired and the sample went back to the pool",
+        ),
+        anvil_types::AssignmentState::Released => {
+            crate::Error::conflict("lease_released", "the assignment was released")
+        }
+        anvil_types::AssignmentState::Submitted => {
+            crate::Error::conflict("already_submitted", "the assignment was already submitted")
+        }
+        anvil_types::AssignmentState::Leased => {
+            crate::Error::conflict("lease_changed", "the lease changed; try again")
+        }
+    }
 }

@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, new_id};
+use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::schema::schema_hash;
@@ -1163,19 +1163,5 @@ impl PgStore {
             }
             None => Err(lease_gone(ctx.assignment.state)),
         }
-    }
-}
-
-fn lease_gone(state: AssignmentState) -> Error {
-    match state {
-        AssignmentState::Expired => Error::conflict(
-            "lease_expired",
-            "the lease expired and the sample went back to the pool",
-        ),
-        AssignmentState::Released => Error::conflict("lease_released", "the assignment was released"),
-        AssignmentState::Submitted => {
-            Error::conflict("already_submitted", "the assignment was already submitted")
-        }
-        AssignmentState::Leased => Error::conflict("lease_changed", "the lease changed; try again"),
     }
 }

@@ -1,0 +1,1226 @@
+//! The SQLite adapter of the store port: the embedded default of `anvil serve` with no configuration.
+//!
+//! SQLite allows one writer at a time; several connections each writing under busy_timeout starve and fail
+//! with `database is locked` under load. So every write transaction goes through ONE writer connection (a pool
+//! of size one: its wait queue is the in-process write queue) and reads go through a pool of readers (WAL
+//! lets them run beside the writer). Because writes are serialized, a claim's read-then-write needs no
+//! SKIP LOCKED: nothing can change between its SELECT and its UPDATE.
+//!
+//! Durability: `synchronous=FULL` by default (an acknowledged label survives a power cut);
+//! `ANVIL_SQLITE_SYNCHRONOUS=normal` is ~10x faster and survives a process crash but not a power cut.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anvil_types::{
+    AddSamplesResult, Assignment, AssignmentPolicy, AssignmentState, Claim, CreateQueue, Label, LabelSchema,
+    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Role, Sample, TokenInfo,
+    Verdict,
+};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id};
+use crate::domain::{Subject, TenantId};
+use crate::error::{Error, Result, is_unique_violation};
+use crate::schema::schema_hash;
+
+/// The embedded migrations of SQLite (migrations/sqlite/).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../../migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+/// How hard SQLite syncs to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync on every commit: survives power loss.
+    Full,
+    /// fsync at checkpoints: survives a process crash, may lose the last commits on power loss.
+    Normal,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies the migrations, and builds the pools.
+    pub async fn open(path: &Path, durability: Durability) -> anyhow::Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Self { writer, readers })
+    }
+
+    /// Parses `sqlite://path` (or a bare path).
+    pub fn path_from_url(url: &str) -> anyhow::Result<std::path::PathBuf> {
+        let p = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        let p = p.split('?').next().unwrap_or(p);
+        anyhow::ensure!(!p.is_empty(), "DATABASE_URL names no SQLite file");
+        Ok(std::path::PathBuf::from_str(p)?)
+    }
+
+    /// The writer pool, for tests that need to reach under the store (forcing an expiry).
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.writer.begin().await?)
+    }
+
+    async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.readers.begin().await?)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Conversions
+// ------------------------------------------------------------------------------------------------------------
+
+pub fn now_ms() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn ts(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn uid(r: &SqliteRow, col: &str) -> Result<Uuid> {
+    let s: String = r.try_get(col)?;
+    Uuid::parse_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
+}
+
+fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
+    let s: String = r.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad json in {col}: {e}")))
+}
+
+fn schema_col(r: &SqliteRow, col: &str) -> Result<LabelSchema> {
+    serde_json::from_value(json_col(r, col)?)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored schema: {e}")))
+}
+
+const QUEUE_SQL: &str = "SELECT q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state,
+    q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema
+    FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version";
+
+fn queue_from(r: &SqliteRow) -> Result<Queue> {
+    Ok(Queue {
+        id: uid(r, "id")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        overlap: r.try_get("overlap")?,
+        lease_seconds: r.try_get("lease_seconds")?,
+        policy: AssignmentPolicy::parse(r.try_get("policy")?).unwrap_or_default(),
+        state: QueueState::parse(r.try_get("state")?).unwrap_or(QueueState::Paused),
+        schema_version: r.try_get("schema_version")?,
+        schema: schema_col(r, "schema")?,
+        sample_count: r.try_get("sample_count")?,
+        created_at: ts(r.try_get("created_at")?),
+        updated_at: ts(r.try_get("updated_at")?),
+    })
+}
+
+const ASSIGNMENT_COLS: &str = "a.id, a.queue_id, a.sample_id, a.labeler, a.state, a.version, a.schema_version, \
+     a.leased_at, a.expires_at, a.release_reason";
+
+fn assignment_from(r: &SqliteRow) -> Result<Assignment> {
+    Ok(Assignment {
+        id: uid(r, "id")?,
+        queue_id: uid(r, "queue_id")?,
+        sample_id: uid(r, "sample_id")?,
+        labeler: r.try_get("labeler")?,
+        state: AssignmentState::parse(r.try_get("state")?).unwrap_or(AssignmentState::Expired),
+        version: r.try_get("version")?,
+        schema_version: r.try_get("schema_version")?,
+        leased_at: ts(r.try_get("leased_at")?),
+        expires_at: ts(r.try_get("expires_at")?),
+        release_reason: r.try_get("release_reason")?,
+    })
+}
+
+const LABEL_SQL: &str = "SELECT l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler,
+    l.schema_version, l.payload, l.created_at FROM labels l JOIN samples s ON s.id = l.sample_id";
+
+fn label_from(r: &SqliteRow) -> Result<Label> {
+    Ok(Label {
+        id: uid(r, "id")?,
+        queue_id: uid(r, "queue_id")?,
+        sample_id: uid(r, "sample_id")?,
+        external_id: r.try_get("external_id")?,
+        assignment_id: uid(r, "assignment_id")?,
+        labeler: r.try_get("labeler")?,
+        schema_version: r.try_get("schema_version")?,
+        payload: json_col(r, "payload")?,
+        created_at: ts(r.try_get("created_at")?),
+        reviews: Vec::new(),
+    })
+}
+
+fn review_from(r: &SqliteRow) -> Result<Review> {
+    Ok(Review {
+        id: uid(r, "id")?,
+        label_id: uid(r, "label_id")?,
+        reviewer: r.try_get("reviewer")?,
+        verdict: Verdict::parse(r.try_get("verdict")?).unwrap_or(Verdict::Reject),
+        comment: r.try_get("comment")?,
+        created_at: ts(r.try_get("created_at")?),
+    })
+}
+
+const TOKEN_COLS: &str = "id, name, role, subject, created_by, created_at, expires_at, revoked_at";
+
+fn token_from(r: &SqliteRow) -> Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: uid(r, "id")?,
+        name: r.try_get("name")?,
+        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Labeler),
+        subject: r.try_get("subject")?,
+        created_by: r.try_get("created_by")?,
+        created_at: ts(r.try_get("created_at")?),
+        expires_at: ts(r.try_get("expires_at")?),
+        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
+    })
+}
+
+async fn audit(
+    tx: &mut Transaction<'static, Sqlite>,
+    t: &TenantId,
+    actor: &Subject,
+    action: &str,
+    target: String,
+    detail: Value,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, id, actor, action, target, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.as_str())
+    .bind(new_id().to_string())
+    .bind(actor.as_str())
+    .bind(action)
+    .bind(target)
+    .bind(detail.to_string())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn load_queue(tx: &mut Transaction<'static, Sqlite>, t: &TenantId, id: Uuid) -> Result<Queue> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{QUEUE_SQL} WHERE q.id = ? AND q.tenant_id = ?"
+    )))
+    .bind(id.to_string())
+    .bind(t.as_str())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(Error::NotFound("queue"))?;
+    queue_from(&row)
+}
+
+async fn load_claim(
+    tx: &mut Transaction<'static, Sqlite>,
+    t: &TenantId,
+    id: Uuid,
+    labeler: Option<&Subject>,
+) -> Result<Claim> {
+    let sql = format!(
+        "SELECT {ASSIGNMENT_COLS}, s.external_id, s.payload, s.priority, sv.schema
+         FROM assignments a
+         JOIN samples s ON s.id = a.sample_id
+         JOIN schema_versions sv ON sv.queue_id = a.queue_id AND sv.version = a.schema_version
+         WHERE a.id = ? AND a.tenant_id = ? AND (? IS NULL OR a.labeler = ?)"
+    );
+    let who = labeler.map(Subject::as_str);
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .bind(who)
+        .bind(who)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("assignment"))?;
+    let assignment = assignment_from(&row)?;
+    Ok(Claim {
+        sample: Sample {
+            id: assignment.sample_id,
+            queue_id: assignment.queue_id,
+            external_id: row.try_get("external_id")?,
+            payload: json_col(&row, "payload")?,
+            priority: row.try_get("priority")?,
+        },
+        schema: schema_col(&row, "schema")?,
+        server_time: OffsetDateTime::now_utc(),
+        assignment,
+    })
+}
+
+async fn attach_reviews(tx: &mut Transaction<'static, Sqlite>, labels: &mut [Label]) -> Result<()> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = labels.iter().map(|l| l.id.to_string()).collect();
+    let rows = sqlx::query(
+        "SELECT id, label_id, reviewer, verdict, comment, created_at FROM reviews
+         WHERE label_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, id",
+    )
+    .bind(serde_json::to_string(&ids).map_err(anyhow::Error::from)?)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let rv = review_from(&r)?;
+        if let Some(l) = labels.iter_mut().find(|l| l.id == rv.label_id) {
+            l.reviews.push(rv);
+        }
+    }
+    Ok(())
+}
+
+async fn existing_label(tx: &mut Transaction<'static, Sqlite>, assignment: Uuid) -> Result<Option<Label>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{LABEL_SQL} WHERE l.assignment_id = ?"
+    )))
+    .bind(assignment.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(label_from).transpose()
+}
+
+/// Returns expired leases of one queue (or all queues) to the pool; runs inside the writer transaction.
+async fn reclaim(tx: &mut Transaction<'static, Sqlite>, queue: Option<Uuid>, limit: i64) -> Result<u64> {
+    let now = now_ms();
+    let rows = sqlx::query(
+        "SELECT id, sample_id FROM assignments
+         WHERE state = 'leased' AND expires_at < ? AND (? IS NULL OR queue_id = ?)
+         ORDER BY expires_at LIMIT ?",
+    )
+    .bind(now)
+    .bind(queue.map(|q| q.to_string()))
+    .bind(queue.map(|q| q.to_string()))
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let sample: String = r.try_get("sample_id")?;
+        let changed = sqlx::query(
+            "UPDATE assignments SET state = 'expired', version = version + 1, finished_at = ?
+             WHERE id = ? AND state = 'leased' AND expires_at < ?",
+        )
+        .bind(now)
+        .bind(&id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query("UPDATE samples SET open_slots = open_slots + 1 WHERE id = ?")
+                .bind(&sample)
+                .execute(&mut **tx)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+struct ClaimCtx<'a> {
+    t: &'a TenantId,
+    labeler: &'a Subject,
+    queue: Uuid,
+    overlap: i32,
+    lease_seconds: i32,
+    schema_version: i32,
+    schema: &'a LabelSchema,
+}
+
+/// Takes the first open sample (after the cursor when given) that this labeler never had.
+/// See the claim design in `postgres.rs`; the same index and cursor serve here.
+async fn try_claim(
+    tx: &mut Transaction<'static, Sqlite>,
+    c: &ClaimCtx<'_>,
+    cursor: Option<(i64, i64, String)>,
+) -> Result<Option<Claim>> {
+    let base = "SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority FROM samples s
+        WHERE s.queue_id = ? AND s.open_slots > 0
+          AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = ?)";
+    let q = c.queue.to_string();
+    let row = match &cursor {
+        Some((rank, key, id)) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{base} AND (s.rank, s.order_key, s.id) > (?, ?, ?) ORDER BY s.rank, s.order_key, s.id LIMIT 1"
+        )))
+        .bind(&q)
+        .bind(c.labeler.as_str())
+        .bind(rank)
+        .bind(key)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?,
+        None => {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{base} ORDER BY s.rank, s.order_key, s.id LIMIT 1"
+            )))
+            .bind(&q)
+            .bind(c.labeler.as_str())
+            .fetch_optional(&mut **tx)
+            .await?
+        }
+    };
+    let Some(row) = row else { return Ok(None) };
+    let sample_id: String = row.try_get("id")?;
+    let rank: i64 = row.try_get("rank")?;
+    let key: i64 = row.try_get("order_key")?;
+    let now = now_ms();
+    let id = new_id();
+    sqlx::query("UPDATE samples SET open_slots = open_slots - 1 WHERE id = ? AND open_slots > 0")
+        .bind(&sample_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
+                                  expires_at)
+         VALUES (?, ?, ?, ?, ?, 'leased', ?, ?, ?)",
+    )
+    .bind(c.t.as_str())
+    .bind(id.to_string())
+    .bind(&q)
+    .bind(&sample_id)
+    .bind(c.labeler.as_str())
+    .bind(c.schema_version)
+    .bind(now)
+    .bind(now + i64::from(c.lease_seconds) * 1000)
+    .execute(&mut **tx)
+    .await?;
+    if c.overlap > 1 {
+        sqlx::query(
+            "INSERT INTO labeler_cursors (tenant_id, queue_id, labeler, rank, order_key, sample_id)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (queue_id, labeler) DO UPDATE
+             SET rank = excluded.rank, order_key = excluded.order_key, sample_id = excluded.sample_id
+             WHERE (labeler_cursors.rank, labeler_cursors.order_key, labeler_cursors.sample_id)
+                 < (excluded.rank, excluded.order_key, excluded.sample_id)",
+        )
+        .bind(c.t.as_str())
+        .bind(&q)
+        .bind(c.labeler.as_str())
+        .bind(rank)
+        .bind(key)
+        .bind(&sample_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
+         VALUES (?, ?, 'assignment', ?, ?, ?, ?)",
+    )
+    .bind(c.t.as_str())
+    .bind(id.to_string())
+    .bind(id.to_string())
+    .bind(c.labeler.as_str())
+    .bind(
+        json!({"queue_id": c.queue, "sample_id": sample_id, "schema_version": c.schema_version}).to_string(),
+    )
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    let sample_uuid = Uuid::parse_str(&sample_id).map_err(anyhow::Error::from)?;
+    Ok(Some(Claim {
+        assignment: Assignment {
+            id,
+            queue_id: c.queue,
+            sample_id: sample_uuid,
+            labeler: c.labeler.as_str().to_string(),
+            state: AssignmentState::Leased,
+            version: 1,
+            schema_version: c.schema_version,
+            leased_at: ts(now),
+            expires_at: ts(now + i64::from(c.lease_seconds) * 1000),
+            release_reason: None,
+        },
+        sample: Sample {
+            id: sample_uuid,
+            queue_id: c.queue,
+            external_id: row.try_get("external_id")?,
+            payload: json_col(&row, "payload")?,
+            priority: row.try_get("priority")?,
+        },
+        schema: c.schema.clone(),
+        server_time: ts(now),
+    }))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn create_queue(&self, t: &TenantId, actor: &Subject, q: &CreateQueue) -> Result<Queue> {
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        sqlx::query("INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+            .bind(t.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let id = new_id();
+        let res = sqlx::query(
+            "INSERT INTO queues (tenant_id, id, name, description, overlap, lease_seconds, policy, schema_version,
+                                 created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(&q.name)
+        .bind(&q.description)
+        .bind(q.overlap)
+        .bind(q.lease_seconds)
+        .bind(q.policy.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            return Err(
+                if is_unique_violation(&e, "queues_tenant_name_key") || is_sqlite_unique(&e) {
+                    Error::conflict("name_taken", format!("a queue named `{}` already exists", q.name))
+                } else {
+                    e.into()
+                },
+            );
+        }
+        sqlx::query(
+            "INSERT INTO schema_versions (tenant_id, queue_id, version, schema, hash, created_by, created_at)
+             VALUES (?, ?, 1, ?, ?, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(serde_json::to_string(&q.schema).map_err(anyhow::Error::from)?)
+        .bind(schema_hash(&q.schema))
+        .bind(actor.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "queue.create",
+            id.to_string(),
+            json!({"name": q.name}),
+        )
+        .await?;
+        let out = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn list_queues(&self, t: &TenantId) -> Result<Vec<Queue>> {
+        let mut tx = self.read().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{QUEUE_SQL} WHERE q.tenant_id = ? ORDER BY q.created_at, q.id LIMIT 1000"
+        )))
+        .bind(t.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(queue_from).collect()
+    }
+
+    async fn get_queue(&self, t: &TenantId, id: Uuid) -> Result<Queue> {
+        let mut tx = self.read().await?;
+        let q = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(q)
+    }
+
+    async fn patch_queue(&self, t: &TenantId, actor: &Subject, id: Uuid, p: &PatchQueue) -> Result<Queue> {
+        let mut tx = self.write().await?;
+        let cur = load_queue(&mut tx, t, id).await?;
+        if cur.state == QueueState::Archived
+            && p.state.is_none_or(|s| s == QueueState::Archived)
+            && *p != PatchQueue::default()
+        {
+            return Err(Error::conflict(
+                "queue_archived",
+                "an archived queue can only be unarchived",
+            ));
+        }
+        let mut version = cur.schema_version;
+        let now = now_ms();
+        if let Some(schema) = &p.schema
+            && *schema != cur.schema
+        {
+            version += 1;
+            sqlx::query(
+                "INSERT INTO schema_versions (tenant_id, queue_id, version, schema, hash, created_by, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(t.as_str())
+            .bind(id.to_string())
+            .bind(version)
+            .bind(serde_json::to_string(schema).map_err(anyhow::Error::from)?)
+            .bind(schema_hash(schema))
+            .bind(actor.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let res = sqlx::query(
+            "UPDATE queues SET name = COALESCE(?, name), description = COALESCE(?, description),
+             state = COALESCE(?, state), lease_seconds = COALESCE(?, lease_seconds), schema_version = ?,
+             updated_at = ? WHERE id = ? AND tenant_id = ?",
+        )
+        .bind(p.name.as_deref())
+        .bind(p.description.as_deref())
+        .bind(p.state.map(QueueState::as_str))
+        .bind(p.lease_seconds)
+        .bind(version)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = res {
+            return Err(if is_sqlite_unique(&e) {
+                Error::conflict("name_taken", "a queue with that name already exists")
+            } else {
+                e.into()
+            });
+        }
+        let detail = json!({
+            "name": p.name, "state": p.state.map(QueueState::as_str), "lease_seconds": p.lease_seconds,
+            "schema_version": version,
+        });
+        audit(&mut tx, t, actor, "queue.update", id.to_string(), detail).await?;
+        let out = load_queue(&mut tx, t, id).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn queue_stats(&self, t: &TenantId, id: Uuid) -> Result<QueueStats> {
+        let mut tx = self.read().await?;
+        let q = load_queue(&mut tx, t, id).await?;
+        let now = now_ms();
+        let qid = id.to_string();
+        let row = sqlx::query(
+            "SELECT
+               (SELECT count(*) FROM samples WHERE queue_id = ?1 AND submitted_count >= ?2) AS completed,
+               (SELECT count(*) FROM labels WHERE queue_id = ?1) AS submitted,
+               (SELECT count(*) FROM assignments WHERE queue_id = ?1 AND state = 'leased' AND expires_at >= ?3)
+                 AS leased,
+               (SELECT count(*) FROM assignments WHERE queue_id = ?1 AND state = 'leased' AND expires_at < ?3)
+                 AS expired",
+        )
+        .bind(&qid)
+        .bind(q.overlap)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let per = sqlx::query(
+            "SELECT labeler,
+                    sum(state = 'submitted') AS submitted,
+                    sum(state = 'leased') AS leased,
+                    sum(state = 'released') AS released
+             FROM assignments WHERE queue_id = ? GROUP BY labeler ORDER BY labeler LIMIT 10000",
+        )
+        .bind(&qid)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let completed: i64 = row.try_get("completed")?;
+        Ok(QueueStats {
+            queue_id: id,
+            overlap: q.overlap,
+            total_samples: q.sample_count,
+            completed_samples: completed,
+            remaining_samples: q.sample_count - completed,
+            submitted: row.try_get("submitted")?,
+            leased: row.try_get("leased")?,
+            expired_unreclaimed: row.try_get("expired")?,
+            per_labeler: per
+                .iter()
+                .map(|r| {
+                    Ok(LabelerCount {
+                        labeler: r.try_get("labeler")?,
+                        submitted: r.try_get("submitted")?,
+                        leased: r.try_get("leased")?,
+                        released: r.try_get("released")?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        })
+    }
+
+    async fn add_samples(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        samples: &[NewSample],
+    ) -> Result<AddSamplesResult> {
+        let mut tx = self.write().await?;
+        let q = load_queue(&mut tx, t, queue).await?;
+        if q.state == QueueState::Archived {
+            return Err(Error::conflict(
+                "queue_archived",
+                "samples cannot be added to an archived queue",
+            ));
+        }
+        let now = now_ms();
+        let qid = queue.to_string();
+        // Insertion order: continue after the queue's largest order key (policy priority).
+        let mut next_key: i64 =
+            sqlx::query_scalar("SELECT COALESCE(max(order_key), 0) FROM samples WHERE queue_id = ?")
+                .bind(&qid)
+                .fetch_one(&mut *tx)
+                .await?;
+        let mut created = 0i64;
+        for s in samples {
+            let key = match q.policy {
+                AssignmentPolicy::Priority => {
+                    next_key += 1;
+                    next_key
+                }
+                AssignmentPolicy::Random => {
+                    let mut b = [0u8; 8];
+                    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                    i64::from_le_bytes(b) & i64::MAX
+                }
+            };
+            created += i64::try_from(
+                sqlx::query(
+                    "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key,
+                                          open_slots, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (queue_id, external_id) DO NOTHING",
+                )
+                .bind(t.as_str())
+                .bind(new_id().to_string())
+                .bind(&qid)
+                .bind(&s.external_id)
+                .bind(s.payload.to_string())
+                .bind(s.priority)
+                .bind(-i64::from(s.priority))
+                .bind(key)
+                .bind(q.overlap)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            )
+            .unwrap_or(0);
+        }
+        sqlx::query("UPDATE queues SET sample_count = sample_count + ?, updated_at = ? WHERE id = ?")
+            .bind(created)
+            .bind(now)
+            .bind(&qid)
+            .execute(&mut *tx)
+            .await?;
+        let total = i64::try_from(samples.len()).unwrap_or(i64::MAX);
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "samples.add",
+            qid,
+            json!({"created": created, "sent": total}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AddSamplesResult {
+            created,
+            existing: total - created,
+        })
+    }
+
+    async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
+        let mut tx = self.write().await?;
+        let q = load_queue(&mut tx, t, queue).await?;
+        let live = sqlx::query(
+            "SELECT id, version, expires_at FROM assignments WHERE queue_id = ? AND labeler = ? AND state = 'leased'",
+        )
+        .bind(queue.to_string())
+        .bind(labeler.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = live {
+            let id = uid(&r, "id")?;
+            let expires: i64 = r.try_get("expires_at")?;
+            let now = now_ms();
+            if expires > now {
+                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+                tx.commit().await?;
+                return Ok(Some(c));
+            }
+            let version: i32 = r.try_get("version")?;
+            let changed = sqlx::query(
+                "UPDATE assignments SET state = 'expired', version = version + 1, finished_at = ?
+                 WHERE id = ? AND version = ? AND state = 'leased' AND expires_at < ?",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .bind(version)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                sqlx::query(
+                    "UPDATE samples SET open_slots = open_slots + 1 WHERE id = (SELECT sample_id FROM assignments WHERE id = ?)",
+                )
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        if q.state != QueueState::Active {
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let ctx = ClaimCtx {
+            t,
+            labeler,
+            queue,
+            overlap: q.overlap,
+            lease_seconds: q.lease_seconds,
+            schema_version: q.schema_version,
+            schema: &q.schema,
+        };
+        let mut found = None;
+        if q.overlap > 1 {
+            let cur = sqlx::query(
+                "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = ? AND labeler = ?",
+            )
+            .bind(queue.to_string())
+            .bind(labeler.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(c) = cur {
+                found = try_claim(
+                    &mut tx,
+                    &ctx,
+                    Some((
+                        c.try_get("rank")?,
+                        c.try_get("order_key")?,
+                        c.try_get("sample_id")?,
+                    )),
+                )
+                .await?;
+            }
+        }
+        if found.is_none() {
+            found = try_claim(&mut tx, &ctx, None).await?;
+        }
+        if found.is_none() && reclaim(&mut tx, Some(queue), 10_000).await? > 0 {
+            found = try_claim(&mut tx, &ctx, None).await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn get_assignment(&self, t: &TenantId, id: Uuid, labeler: Option<&Subject>) -> Result<Claim> {
+        let mut tx = self.read().await?;
+        let c = load_claim(&mut tx, t, id, labeler).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    async fn heartbeat(&self, t: &TenantId, labeler: &Subject, id: Uuid) -> Result<Assignment> {
+        let mut tx = self.write().await?;
+        let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+        if c.assignment.state != AssignmentState::Leased {
+            return Err(lease_gone(c.assignment.state));
+        }
+        let lease: i32 = sqlx::query_scalar("SELECT lease_seconds FROM queues WHERE id = ?")
+            .bind(c.assignment.queue_id.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE assignments SET expires_at = ?, version = version + 1 WHERE id = ? AND state = 'leased'",
+        )
+        .bind(now_ms() + i64::from(lease) * 1000)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        let out = load_claim(&mut tx, t, id, Some(labeler)).await?.assignment;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn release(&self, t: &TenantId, labeler: &Subject, id: Uuid, reason: &str) -> Result<Assignment> {
+        let mut tx = self.write().await?;
+        let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
+        match c.assignment.state {
+            AssignmentState::Released => return Ok(c.assignment),
+            AssignmentState::Leased => {}
+            s => return Err(lease_gone(s)),
+        }
+        sqlx::query(
+            "UPDATE assignments SET state = 'released', version = version + 1, finished_at = ?, release_reason = ?
+             WHERE id = ? AND state = 'leased'",
+        )
+        .bind(now_ms())
+        .bind(reason)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE samples SET open_slots = open_slots + 1 WHERE id = ?")
+            .bind(c.sample.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let out = load_claim(&mut tx, t, id, Some(labeler)).await?.assignment;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn reclaim_expired(&self, limit: i32) -> Result<u64> {
+        let mut tx = self.write().await?;
+        let n = reclaim(&mut tx, None, i64::from(limit)).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn submit(
+        &self,
+        t: &TenantId,
+        labeler: &Subject,
+        assignment: Uuid,
+        payload: &Value,
+        validate: LabelValidator<'_>,
+    ) -> Result<Submitted> {
+        // Validate before taking the writer: the schema version of an assignment never changes.
+        let ctx = {
+            let mut tx = self.read().await?;
+            let c = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
+            tx.commit().await?;
+            c
+        };
+        let mut tx = self.write().await?;
+        if let Some(label) = existing_label(&mut tx, assignment).await? {
+            tx.commit().await?;
+            return if label.payload == *payload {
+                Ok(Submitted::Existing(label))
+            } else {
+                Err(Error::conflict(
+                    "label_conflict",
+                    "a different label was already submitted for this assignment",
+                ))
+            };
+        }
+        let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let now = now_ms();
+        let changed = sqlx::query(
+            "UPDATE assignments SET state = 'submitted', version = version + 1, finished_at = ?
+             WHERE id = ? AND tenant_id = ? AND labeler = ? AND state = 'leased'",
+        )
+        .bind(now)
+        .bind(assignment.to_string())
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed != 1 {
+            let c = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
+            return Err(lease_gone(c.assignment.state));
+        }
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO labels (tenant_id, id, queue_id, sample_id, assignment_id, labeler, schema_version, payload,
+                                 created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(ctx.assignment.queue_id.to_string())
+        .bind(ctx.sample.id.to_string())
+        .bind(assignment.to_string())
+        .bind(labeler.as_str())
+        .bind(ctx.assignment.schema_version)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE samples SET submitted_count = submitted_count + 1 WHERE id = ?")
+            .bind(ctx.sample.id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
+             VALUES (?, ?, 'label', ?, ?, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(id.to_string())
+        .bind(labeler.as_str())
+        .bind(
+            json!({"assignment_id": assignment, "sample_id": ctx.sample.id, "schema_version": ctx.assignment.schema_version})
+                .to_string(),
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Submitted::Created(Label {
+            id,
+            queue_id: ctx.assignment.queue_id,
+            sample_id: ctx.sample.id,
+            external_id: ctx.sample.external_id,
+            assignment_id: assignment,
+            labeler: labeler.as_str().to_string(),
+            schema_version: ctx.assignment.schema_version,
+            payload: payload.clone(),
+            created_at: ts(now),
+            reviews: Vec::new(),
+        }))
+    }
+
+    async fn get_label(&self, t: &TenantId, id: Uuid) -> Result<Label> {
+        let mut tx = self.read().await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{LABEL_SQL} WHERE l.id = ? AND l.tenant_id = ?"
+        )))
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("label"))?;
+        let mut labels = vec![label_from(&row)?];
+        attach_reviews(&mut tx, &mut labels).await?;
+        tx.commit().await?;
+        labels.pop().ok_or(Error::NotFound("label"))
+    }
+
+    async fn list_labels(&self, t: &TenantId, queue: Uuid, f: &LabelFilter) -> Result<Vec<Label>> {
+        let mut tx = self.read().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let after = f.after.map(|u| u.to_string());
+        let sample = f.sample_id.map(|u| u.to_string());
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{LABEL_SQL} WHERE l.queue_id = ? AND l.tenant_id = ?
+               AND (?3 IS NULL OR l.id > ?3) AND (?4 IS NULL OR l.sample_id = ?4) AND (?5 IS NULL OR l.labeler = ?5)
+             ORDER BY l.id LIMIT ?6"
+        )))
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(after)
+        .bind(sample)
+        .bind(f.labeler.as_deref())
+        .bind(i64::from(f.limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut labels: Vec<Label> = rows.iter().map(label_from).collect::<Result<_>>()?;
+        attach_reviews(&mut tx, &mut labels).await?;
+        tx.commit().await?;
+        Ok(labels)
+    }
+
+    async fn review(
+        &self,
+        t: &TenantId,
+        reviewer: &Subject,
+        label: Uuid,
+        verdict: Verdict,
+        comment: &str,
+    ) -> Result<Review> {
+        let mut tx = self.write().await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM labels WHERE id = ? AND tenant_id = ?")
+                .bind(label.to_string())
+                .bind(t.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        exists.ok_or(Error::NotFound("label"))?;
+        let id = new_id();
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO reviews (tenant_id, id, label_id, reviewer, verdict, comment, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(label.to_string())
+        .bind(reviewer.as_str())
+        .bind(verdict.as_str())
+        .bind(comment)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            t,
+            reviewer,
+            "label.review",
+            label.to_string(),
+            json!({"verdict": verdict.as_str()}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Review {
+            id,
+            label_id: label,
+            reviewer: reviewer.as_str().to_string(),
+            verdict,
+            comment: comment.to_string(),
+            created_at: ts(now),
+        })
+    }
+
+    async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo> {
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        sqlx::query("INSERT INTO tenants (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+            .bind(t.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let id = new_id();
+        let expires =
+            i64::try_from(tok.expires_at.unix_timestamp_nanos() / 1_000_000).map_err(anyhow::Error::from)?;
+        sqlx::query(
+            "INSERT INTO api_tokens (tenant_id, id, name, role, subject, token_hash, created_by, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(t.as_str())
+        .bind(id.to_string())
+        .bind(&tok.name)
+        .bind(tok.role.as_str())
+        .bind(&tok.subject)
+        .bind(&tok.hash)
+        .bind(actor.as_str())
+        .bind(now)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "token.create",
+            id.to_string(),
+            json!({"role": tok.role.as_str()}),
+        )
+        .await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        token_from(&row)
+    }
+
+    async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>> {
+        let mut tx = self.read().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE tenant_id = ? ORDER BY created_at DESC, id LIMIT 1000"
+        )))
+        .bind(t.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(token_from).collect()
+    }
+
+    async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo> {
+        let mut tx = self.write().await?;
+        let changed = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND tenant_id = ?",
+        )
+        .bind(now_ms())
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::NotFound("token"));
+        }
+        audit(&mut tx, t, actor, "token.revoke", id.to_string(), json!({})).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"
+        )))
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        token_from(&row)
+    }
+
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT tenant_id, id, role, subject, expires_at, revoked_at FROM api_tokens WHERE token_hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.readers)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let tenant: String = r.try_get("tenant_id")?;
+        let subject: String = r.try_get("subject")?;
+        let role: String = r.try_get("role")?;
+        Ok(
+            match (
+                TenantId::parse(&tenant),
+                Subject::parse(&subject),
+                Role::parse(&role),
+            ) {
+                (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
+                    tenant,
+                    id: uid(&r, "id")?,
+                    role,
+                    subject,
+                    expires_at: ts(r.try_get("expires_at")?),
+                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
+fn is_sqlite_unique(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -1,0 +1,278 @@
+//! The real `anvil serve` binary on the embedded default (no DATABASE_URL): a labeling loop over HTTP, a stop
+//! by SIGTERM and one by SIGKILL in the middle of load, restarts on the same data directory, and every
+//! acknowledged label found again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Target {
+    base: String,
+    queue: String,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    tokens: std::collections::HashMap<String, String>,
+    queue: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(data_dir: &std::path::Path) -> Server {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anvil"))
+        .args(["serve", "--demo"])
+        .env_remove("DATABASE_URL")
+        .env("ANVIL_DATA_DIR", data_dir)
+        .env("ANVIL_BIND", format!("127.0.0.1:{port}"))
+        .env("ANVIL_SPA_DIR", data_dir.join("no-spa"))
+        .env("ANVIL_SHUTDOWN_GRACE_SECS", "5")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut tokens = std::collections::HashMap::new();
+    let mut queue = String::new();
+    for line in out.lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() == 2 && ["admin", "auditor", "alice", "bob"].contains(&words[0]) {
+            tokens.insert(words[0].to_string(), words[1].to_string());
+        }
+        if line.trim_start().starts_with("queue \"") {
+            queue = line
+                .split('(')
+                .nth(1)
+                .unwrap()
+                .split(')')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+        if line.starts_with("Anvil is listening on") {
+            break;
+        }
+    }
+    assert_eq!(tokens.len(), 4, "the demo prints four tokens");
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        tokens,
+        queue,
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// Claims and submits until `n` labels are acknowledged (or the server goes away); returns the acknowledged ids.
+async fn label_loop(http: &reqwest::Client, s: &Server, who: &str, n: usize) -> Vec<String> {
+    label_loop_at(http, s.base.clone(), s.queue.clone(), s.tokens[who].clone(), n).await
+}
+
+async fn label_loop_at(
+    http: &reqwest::Client,
+    base: String,
+    queue: String,
+    tok: String,
+    n: usize,
+) -> Vec<String> {
+    let s = Target { base, queue };
+    let tok = &tok;
+    let mut acked = Vec::new();
+    while acked.len() < n {
+        let Ok(r) = http
+            .post(format!("{}/v1/queues/{}/assignments/next", s.base, s.queue))
+            .bearer_auth(tok)
+            .send()
+            .await
+        else {
+            break;
+        };
+        if r.status() == 204 {
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        let Ok(claim) = r.json::<Value>().await else { break };
+        let body = json!({
+            "assignment_id": claim["assignment"]["id"],
+            "payload": {"sentiment": "positive", "helpfulness": 4,
+                        "entities": [{"start": 0, "end": 3, "label": "ORG"}]}
+        });
+        let Ok(r) = http
+            .post(format!("{}/v1/labels", s.base))
+            .bearer_auth(tok)
+            .json(&body)
+            .send()
+            .await
+        else {
+            break;
+        };
+        if r.status() != 201 {
+            break;
+        }
+        let Ok(label) = r.json::<Value>().await else { break };
+        acked.push(label["id"].as_str().unwrap().to_string());
+    }
+    acked
+}
+
+async fn all_label_ids(http: &reqwest::Client, s: &Server) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let url = format!("{}/v1/queues/{}/labels?limit=500{}", s.base, s.queue, cursor);
+        let page: Value = http
+            .get(url)
+            .bearer_auth(&s.tokens["admin"])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        out.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return out,
+        }
+    }
+}
+
+async fn sample_count(http: &reqwest::Client, s: &Server) -> i64 {
+    let q: Value = http
+        .get(format!("{}/v1/queues/{}", s.base, s.queue))
+        .bearer_auth(&s.tokens["admin"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    q["sample_count"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_labels_survive_sigterm_and_sigkill_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    // 1. a labeling loop, then a graceful stop
+    let mut s = start(dir.path());
+    let health = http.get(format!("{}/health/ready", s.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let mut acked = label_loop(&http, &s, "alice", 40).await;
+    acked.extend(label_loop(&http, &s, "bob", 40).await);
+    assert_eq!(acked.len(), 80);
+    signal(&s.child, "-TERM");
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM must end anvil cleanly, got {status}");
+
+    // 2. restart: same data, the demo is not seeded twice
+    let mut s = start(dir.path());
+    assert_eq!(sample_count(&http, &s).await, 300);
+    let found: std::collections::HashSet<String> = all_label_ids(&http, &s).await.into_iter().collect();
+    assert!(
+        acked.iter().all(|id| found.contains(id)),
+        "an acknowledged label was lost after SIGTERM"
+    );
+
+    // 3. kill -9 in the middle of load
+    let alice = {
+        let (http, base, queue, tok) = (
+            http.clone(),
+            s.base.clone(),
+            s.queue.clone(),
+            s.tokens["alice"].clone(),
+        );
+        tokio::spawn(async move { label_loop_at(&http, base, queue, tok, 10_000).await })
+    };
+    let start_at = Instant::now();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    signal(&s.child, "-KILL");
+    let _ = s.child.wait();
+    let during = alice.await.unwrap();
+    assert!(
+        !during.is_empty(),
+        "labels were acknowledged before the kill ({:?})",
+        start_at.elapsed()
+    );
+    acked.extend(during);
+
+    let mut s = start(dir.path());
+    let found: std::collections::HashSet<String> = all_label_ids(&http, &s).await.into_iter().collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !found.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged labels lost after SIGKILL: {lost:?}",
+        lost.len()
+    );
+    // the labeling goes on where it stopped
+    assert!(!label_loop(&http, &s, "bob", 5).await.is_empty());
+    signal(&s.child, "-TERM");
+    assert!(s.child.wait().unwrap().success());
+}
+
+#[test]
+fn a_non_loopback_bind_without_keys_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anvil"))
+        .args(["serve"])
+        .env_remove("DATABASE_URL")
+        .env("ANVIL_DATA_DIR", dir.path())
+        .env("ANVIL_BIND", "0.0.0.0:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to listen"), "{err}");
+}
+
+#[test]
+fn the_data_directory_and_secret_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_anvil"))
+        .args(["token", "--tenant", "acme", "--subject", "ada", "--role", "admin"])
+        .env("ANVIL_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim().split('.').count(),
+        3,
+        "a JWT"
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("jwt-secret")), 0o600);
+}

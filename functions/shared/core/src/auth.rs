@@ -71,7 +71,7 @@ pub struct KeyConfig {
     pub public_key_pems: Vec<Vec<u8>>,
     /// A JWKS document's contents (read from a file).
     pub jwks_json: Option<String>,
-    /// A JWKS URL, fetched at start and again when a token names an unknown `kid` (at most every 30 s).
+    /// A JWKS URL, fetched at start and again when a token names an unknown `kid` (at most every `jwks_min_refresh`).
     pub jwks_url: Option<String>,
 }
 
@@ -84,6 +84,8 @@ pub struct AuthSettings {
     /// Claim holding the role(s): a string, a space-separated string or an array; the highest Anvil role wins.
     pub roles_claim: String,
     pub leeway_secs: u64,
+    /// Least time between two fetches of the JWKS URL (unknown `kid`s cannot make Anvil hammer the IdP).
+    pub jwks_min_refresh: Duration,
 }
 
 impl Default for AuthSettings {
@@ -94,6 +96,7 @@ impl Default for AuthSettings {
             tenant_claim: "tenant".into(),
             roles_claim: "roles".into(),
             leeway_secs: 30,
+            jwks_min_refresh: Duration::from_secs(10),
         }
     }
 }
@@ -217,14 +220,14 @@ impl JwtVerifier {
         {
             let guard = j.keys.read().await;
             if let Some(at) = guard.1
-                && at.elapsed() < Duration::from_secs(30)
+                && at.elapsed() < self.settings.jwks_min_refresh
             {
                 return Ok(());
             }
         }
         let mut guard = j.keys.write().await;
         if let Some(at) = guard.1
-            && at.elapsed() < Duration::from_secs(30)
+            && at.elapsed() < self.settings.jwks_min_refresh
         {
             return Ok(());
         }

@@ -109,6 +109,7 @@ impl Config {
             tenant_claim: self.jwt_tenant_claim.clone(),
             roles_claim: self.jwt_roles_claim.clone(),
             leeway_secs: self.jwt_leeway_secs,
+            ..AuthSettings::default()
         }
     }
 

@@ -1,0 +1,36 @@
+//! The top bar: where you are, who you are, sign out.
+
+use anvil_types::Role;
+use yew::prelude::*;
+use yew_router::prelude::*;
+
+use crate::app::Route;
+use crate::session::{SessionAction, use_session};
+
+#[function_component(Header)]
+pub fn header() -> Html {
+    let session = use_session();
+    let Some(me) = session.me().cloned() else {
+        return html! {};
+    };
+    let sign_out = {
+        let session = session.clone();
+        Callback::from(move |_| session.dispatch(SessionAction::SignOut))
+    };
+    html! {
+        <header class="top">
+            <nav aria-label="Main">
+                <Link<Route> to={Route::Home} classes="brand">{ "Anvil" }</Link<Route>>
+                <Link<Route> to={Route::Home}>{ "Queues" }</Link<Route>>
+                if me.role >= Role::Admin {
+                    <Link<Route> to={Route::Admin}>{ "Admin" }</Link<Route>>
+                }
+            </nav>
+            <div class="who">
+                <span class="subject" title={format!("tenant {}", me.tenant_id)}>{ &me.subject }</span>
+                <span class="role">{ me.role.as_str() }</span>
+                <button type="button" class="link" onclick={sign_out}>{ "Sign out" }</button>
+            </div>
+        </header>
+    }
+}

@@ -1,0 +1,10 @@
+//! Reusable pieces: the labeling form's fields, the span surface, dialogs, and small displays.
+
+pub mod fields;
+pub mod header;
+pub mod label_view;
+pub mod notice;
+pub mod shortcuts;
+pub mod sign_in_form;
+pub mod span_text;
+pub mod stats;

@@ -1,0 +1,16 @@
+//! Anvil's labeling app: a Yew single-page app compiled to wasm32 and served by `anvil serve`.
+//!
+//! `app` holds the routes; `pages/` one component per route; `components/` reusable pieces; `api/` the HTTP
+//! client (one file per route group over a single `request()`); `session` the signed-in session (a context
+//! provider and hooks); `model` the labeling form's logic, free of UI.
+
+mod api;
+mod app;
+mod components;
+mod model;
+mod pages;
+mod session;
+
+fn main() {
+    yew::Renderer::<app::App>::new().render();
+}

@@ -1,0 +1,211 @@
+//! anvil-lambda: what every Anvil Lambda function does before `run`, written once.
+//!
+//! A function's `main` is three calls: [`init`] (JSON tracing + [`LambdaConfig`] from the environment),
+//! [`app_state`] (Postgres pool, JWT verifier, probes: built once per cold start, never per request), then
+//! `lambda_http::run(anvil_api::group_app(group, state))`. The same handlers run in `anvil serve`; nothing here
+//! knows about Lambda request context.
+//!
+//! - [`secrets`]: Secrets Manager by ARN (database credentials as RDS writes them, JWT keys), fetched once.
+//! - [`db`]: the database URL from `DATABASE_URL` or the secret; Postgres only (SQLite is not for Lambda: its
+//!   file would live in one instance's /tmp and vanish with it).
+
+pub mod db;
+pub mod secrets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anvil_api::{AppState, Limits, RouteGroup};
+use anvil_core::auth::{JwtVerifier, KeyConfig, Secret, random_secret};
+use anvil_core::config::Config;
+use anvil_core::health::{Probe, StoreProbe};
+use anvil_core::service::Anvil;
+use anvil_core::store::Store;
+use anvil_core::store::postgres::{PgStore, app_pool};
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+pub use db::DatabaseUrl;
+pub use secrets::Secrets;
+
+/// A Lambda function's settings: Anvil's [`Config`] plus where the AWS-only secrets live. Read from the
+/// environment only (a function has no command line); the template sets every variable.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "anvil-lambda", no_binary_name = true)]
+pub struct LambdaConfig {
+    #[command(flatten)]
+    pub core: Config,
+
+    /// ARN of a Secrets Manager secret with the database credentials, as JSON the way RDS writes it
+    /// (`username`, `password`, and optionally `host`, `port`, `dbname`). Used when `DATABASE_URL` is empty.
+    #[arg(long, env = "ANVIL_DB_SECRET_ARN")]
+    pub db_secret_arn: Option<String>,
+
+    /// Database host; overrides the secret's `host` (e.g. the RDS Proxy endpoint, or an RDS-managed master
+    /// secret, which holds only `username` and `password`).
+    #[arg(long, env = "ANVIL_DB_HOST")]
+    pub db_host: Option<String>,
+
+    /// Database port; overrides the secret's `port` (default 5432).
+    #[arg(long, env = "ANVIL_DB_PORT")]
+    pub db_port: Option<u16>,
+
+    /// Database name; overrides the secret's `dbname` (default `postgres`).
+    #[arg(long, env = "ANVIL_DB_NAME")]
+    pub db_name: Option<String>,
+
+    /// `sslmode` of a URL built from the secret: `prefer`, `require`, `verify-ca` or `verify-full`.
+    #[arg(long, env = "ANVIL_DB_SSLMODE", default_value = "prefer")]
+    pub db_sslmode: String,
+
+    /// ARN of a Secrets Manager secret with the JWT keys: either the HS256 secret itself (a plain string,
+    /// as `GenerateSecretString` makes it) or JSON with any of `hs256_secret`, `public_key_pem`, `jwks`.
+    #[arg(long, env = "ANVIL_JWT_SECRET_ARN")]
+    pub jwt_secret_arn: Option<String>,
+}
+
+impl LambdaConfig {
+    /// Parses the environment. Errors name the offending setting.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::try_parse_from(std::iter::empty::<String>())
+            .map_err(|e| anyhow::anyhow!("configuration: {}", e.to_string().trim()))
+    }
+}
+
+/// JSON tracing (or `pretty` when `ANVIL_LOG_FORMAT=pretty`) to stderr, which Lambda sends to CloudWatch;
+/// `RUST_LOG` filters (default `info,sqlx=warn`).
+pub fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let res = if format == "pretty" {
+        builder.try_init()
+    } else {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    };
+    // A second call (tests, or a main that calls init twice) keeps the first subscriber.
+    drop(res);
+}
+
+/// Tracing and configuration: the first thing a function's `main` does. A configuration error is logged as
+/// JSON (so it reaches CloudWatch in the same shape as everything else) and returned.
+pub fn init() -> anyhow::Result<LambdaConfig> {
+    match LambdaConfig::from_env() {
+        Ok(cfg) => {
+            init_tracing(&cfg.core.log_format);
+            Ok(cfg)
+        }
+        Err(e) => {
+            init_tracing("json");
+            tracing::error!(error = %format!("{e:#}"), "cold start failed");
+            Err(e)
+        }
+    }
+}
+
+/// The Secrets Manager client, built only when a secret ARN is configured (it costs a config load).
+async fn secrets_client(cfg: &LambdaConfig) -> Option<Secrets> {
+    if cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some() {
+        Some(Secrets::from_env().await)
+    } else {
+        None
+    }
+}
+
+/// The database URL: `DATABASE_URL`, or one built from the database secret (fetched once, here).
+pub async fn database_url(cfg: &LambdaConfig) -> anyhow::Result<DatabaseUrl> {
+    let secrets = secrets_client(cfg).await;
+    logged(db::resolve(cfg, secrets.as_ref()).await)
+}
+
+/// The JWT verifier from the configured keys and/or the JWT secret (fetched once, here).
+pub async fn jwt_verifier(cfg: &LambdaConfig, secrets: Option<&Secrets>) -> anyhow::Result<Arc<JwtVerifier>> {
+    let mut keys = cfg.core.key_config()?;
+    if let Some(arn) = &cfg.jwt_secret_arn {
+        let secrets = secrets.context("ANVIL_JWT_SECRET_ARN is set but no Secrets Manager client")?;
+        let raw = secrets
+            .get(arn)
+            .await
+            .context("ANVIL_JWT_SECRET_ARN: cannot read the JWT secret")?;
+        secrets::merge_jwt_secret(&mut keys, raw.expose())?;
+    }
+    if !has_keys(&keys) {
+        anyhow::bail!(
+            "no JWT verification key: set ANVIL_JWT_SECRET_ARN (Secrets Manager), ANVIL_JWT_JWKS_URL, \
+             ANVIL_JWT_HS256_SECRET or ANVIL_JWT_PUBLIC_KEY_FILE (a Lambda function has no local secret)"
+        );
+    }
+    let v = JwtVerifier::new(cfg.core.auth_settings(), keys)?;
+    v.prefetch().await;
+    Ok(Arc::new(v))
+}
+
+fn has_keys(k: &KeyConfig) -> bool {
+    k.hs256_secret.is_some() || !k.public_key_pems.is_empty() || k.jwks_json.is_some() || k.jwks_url.is_some()
+}
+
+/// Everything an HTTP function's router needs, built once per cold start: secrets (both fetched at once),
+/// the Postgres pool (running as the application role, one connection opened now while init has the CPU),
+/// the JWT verifier and the readiness probes. Migrations are not run here: the `migrate` function does that
+/// before the functions take traffic, as the database owner.
+///
+/// The health group authenticates nobody, so its function needs no JWT key (and the template grants it none):
+/// without one it gets a throwaway random key that verifies no token.
+pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
+    logged(build_app_state(cfg, group).await)
+}
+
+async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
+    let secrets = secrets_client(cfg).await;
+    let jwt = async {
+        if group == RouteGroup::Health && cfg.jwt_secret_arn.is_none() && !cfg.core.has_explicit_keys() {
+            let keys = KeyConfig {
+                hs256_secret: Some(Secret::new(random_secret()?)),
+                ..KeyConfig::default()
+            };
+            Ok(Arc::new(JwtVerifier::new(cfg.core.auth_settings(), keys)?))
+        } else {
+            jwt_verifier(cfg, secrets.as_ref()).await
+        }
+    };
+    let (url, jwt) = tokio::try_join!(db::resolve(cfg, secrets.as_ref()), jwt)?;
+    let opts: sqlx::postgres::PgConnectOptions =
+        url.expose().parse().context("the database URL does not parse")?;
+    let pool = app_pool(
+        opts,
+        cfg.core.db_max_connections.max(1),
+        Duration::from_secs(cfg.core.db_acquire_timeout_secs.max(1)),
+    );
+    let store: Arc<dyn Store> = Arc::new(PgStore::new(pool));
+    // Warm one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
+    // way); a database that is down now is reported, not fatal: /health/ready will say so per request.
+    match tokio::time::timeout(Duration::from_secs(3), store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "database not reachable at init"),
+        Err(_) => tracing::warn!("database did not answer within 3 s at init"),
+    }
+    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+    Ok(AppState {
+        anvil: Anvil::new(store, jwt),
+        probes: Arc::new(probes),
+        limits: Limits {
+            max_body_bytes: cfg.core.max_body_bytes,
+            request_timeout: cfg.core.request_timeout(),
+        },
+    })
+}
+
+/// Logs an init failure as one JSON line (with its cause chain, never a secret) before it ends the process.
+fn logged<T>(res: anyhow::Result<T>) -> anyhow::Result<T> {
+    if let Err(e) = &res {
+        tracing::error!(error = %format!("{e:#}"), "cold start failed");
+    }
+    res
+}

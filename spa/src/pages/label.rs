@@ -1160,6 +1160,15 @@ fn is_text_source(f: &crate::model::FieldSpec) -> bool {
     matches!(&f.kind, Kind::Known(FieldKind::Span { source, .. }) if source == "text")
 }
 
+/// A server message as the start of a sentence.
+fn sentence(m: &str) -> String {
+    let mut c = m.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 fn problem_banner(ctl: &Ctl, item: &Item) -> Html {
     let Some(p) = &item.problem else {
         return html! {};
@@ -1176,15 +1185,20 @@ fn problem_banner(ctl: &Ctl, item: &Item) -> Html {
         Problem::LeaseLost(m) => (
             "This sample is no longer yours",
             format!(
-                "{m}. Your answers are still here: retry, or take the next sample (they are kept in case this \
-                one comes back)."
+                "{}. Your answers are still here: retry, or take the next sample (they are kept in case this \
+                one comes back).",
+                sentence(m)
             ),
             true,
         ),
-        Problem::Conflict(m) => ("Not saved", format!("{m}. Your answers are still here."), false),
+        Problem::Conflict(m) => (
+            "Not saved",
+            format!("{}. Your answers are still here.", sentence(m)),
+            false,
+        ),
         Problem::NotSent(m) => ("Not saved yet", format!("{m} Your answers are kept."), true),
-        Problem::Invalid(m) => ("Not saved", m.clone(), false),
-        Problem::SkipFailed(m) => ("Skip did not go through", m.clone(), false),
+        Problem::Invalid(m) => ("Not saved", sentence(m), false),
+        Problem::SkipFailed(m) => ("Skip did not go through", sentence(m), false),
     };
     html! {
         <div data-problem={match p { Problem::LeaseLost(_) => "lease", Problem::Conflict(_) => "conflict",

@@ -415,7 +415,7 @@ pub fn new_queue_page() -> Html {
                 <div class="panel">
                     <div class="form-grid">
                         <div>
-                            <label for="q-name">{ "Name" }</label>
+                            <label for="q-name">{ "Queue name" }</label>
                             <input id="q-name" type="text" value={form.name.clone()} autocomplete="off"
                                 oninput={on_value::<InputEvent>(&form, |f, v| f.name = v)} />
                             { errors_html(&form.errors_at("/name")) }

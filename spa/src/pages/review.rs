@@ -367,7 +367,8 @@ fn focus_view(api: &Api, state: &UseReducerHandle<State>, f: &Focus, queue_schem
                 <>
                     if ls.len() > 1 {
                         <p class="hint">{ if differs.is_empty() { "All labels agree.".to_string() } else {
-                            format!("The labels disagree on: {}.", differs.iter().cloned().collect::<Vec<_>>().join(", ")) } }</p>
+                            format!("The labels disagree on: {}.", schema.fields.iter().filter(|fl| differs.contains(&fl.name))
+                                .map(|fl| fl.title.as_str()).collect::<Vec<_>>().join(", ")) } }</p>
                     }
                     <div class="compare">
                         { for ls.iter().map(|l| label_card(api, state, l, &schema, f.sample.clone(), &differs)) }

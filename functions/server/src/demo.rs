@@ -38,46 +38,19 @@ const OPENINGS: [&str; 5] = [
 ];
 
 const VERDICTS: [(&str, &str); 10] = [
-    (
-        "Setup took five minutes and it has worked flawlessly since.",
-        "positive",
-    ),
-    (
-        "It broke after two weeks and support never answered my emails.",
-        "negative",
-    ),
-    (
-        "Does the job, nothing more. The price is fair for what you get.",
-        "neutral",
-    ),
-    (
-        "Battery life is half of what Acme Corp advertises, which is disappointing.",
-        "negative",
-    ),
-    (
-        "Honestly the best purchase I made this year; Maria at the Berlin store was very helpful.",
-        "positive",
-    ),
+    ("Setup took five minutes and it has worked flawlessly since.", "positive"),
+    ("It broke after two weeks and support never answered my emails.", "negative"),
+    ("Does the job, nothing more. The price is fair for what you get.", "neutral"),
+    ("Battery life is half of what Acme Corp advertises, which is disappointing.", "negative"),
+    ("Honestly the best purchase I made this year; Maria at the Berlin store was very helpful.", "positive"),
     (
         "Shipping from Rotterdam took nine days and the box arrived dented, but the product itself is fine.",
         "neutral",
     ),
-    (
-        "Loud, flimsy and the app keeps crashing. Returned it.",
-        "negative",
-    ),
-    (
-        "Build quality is excellent and it looks great on my desk.",
-        "positive",
-    ),
-    (
-        "Works as described. I would buy it again if it went on sale.",
-        "neutral",
-    ),
-    (
-        "Customer service from Globex replaced it within a day when the switch failed. Impressed.",
-        "positive",
-    ),
+    ("Loud, flimsy and the app keeps crashing. Returned it.", "negative"),
+    ("Build quality is excellent and it looks great on my desk.", "positive"),
+    ("Works as described. I would buy it again if it went on sale.", "neutral"),
+    ("Customer service from Globex replaced it within a day when the switch failed. Impressed.", "positive"),
 ];
 
 fn demo_samples() -> Vec<NewSample> {
@@ -140,16 +113,8 @@ pub async fn seed_and_print(anvil: &Anvil, jwt: &JwtVerifier, addr: SocketAddr) 
     };
     let mut created = 0;
     for chunk in demo_samples().chunks(anvil_types::MAX_SAMPLES_PER_BATCH) {
-        created += anvil
-            .add_samples(
-                &admin,
-                queue.id,
-                &AddSamples {
-                    samples: chunk.to_vec(),
-                },
-            )
-            .await?
-            .created;
+        created +=
+            anvil.add_samples(&admin, queue.id, &AddSamples { samples: chunk.to_vec() }).await?.created;
     }
     tracing::info!(queue_id = %queue.id, created, "demo data ready");
 

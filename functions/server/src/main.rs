@@ -1,6 +1,7 @@
 //! `anvil`: the container, on-prem and local entry point.
 //!
 //! - `anvil serve`   every route group + the labeling app, graceful shutdown on SIGTERM/SIGINT
+//! - `anvil worker`  run exports and imports from the job table
 //! - `anvil migrate` apply the database migrations and exit
 //! - `anvil token`   mint a JWT for a tenant/subject/role with the configured (or local) HS256 secret
 
@@ -32,6 +33,8 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// Run background jobs (exports, imports) from the job table until SIGTERM/SIGINT.
+    Worker,
     /// Apply the database migrations and exit.
     Migrate,
     /// Mint a JWT with the configured HS256 secret (or the embedded default's local secret).
@@ -89,23 +92,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = cli.config;
     match cli.command {
         Command::Serve { demo } => runtime::serve(cfg, demo).await,
+        Command::Worker => runtime::worker(cfg).await,
         Command::Migrate => runtime::migrate(&cfg).await,
-        Command::Token {
-            tenant,
-            subject,
-            role,
-            ttl_hours,
-        } => {
+        Command::Token { tenant, subject, role, ttl_hours } => {
             let verifier = runtime::verifier(&cfg).await?;
             let tenant =
                 TenantId::parse(&tenant).context("--tenant: 1..=64 characters of [A-Za-z0-9_.:@|-]")?;
             let subject = Subject::parse(&subject).context("--subject: 1..=255 characters")?;
-            let token = verifier.mint(
-                &tenant,
-                &subject,
-                role.into(),
-                Duration::from_secs(ttl_hours * 3600),
-            )?;
+            let token =
+                verifier.mint(&tenant, &subject, role.into(), Duration::from_secs(ttl_hours * 3600))?;
             println!("{token}");
             Ok(())
         }

@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use anvil_api::{AppState, Limits};
 use anvil_core::auth::{JwtVerifier, Secret, random_secret};
+use anvil_core::blob::{BlobStore, FsBlobStore, UrlSigner, local_signing_secret};
+use anvil_core::blob_s3::S3BlobStore;
 use anvil_core::config::Config;
+use anvil_core::files::write_private;
 use anvil_core::health::{Probe, StoreProbe};
-use anvil_core::service::Anvil;
+use anvil_core::jobs::{self, Worker};
+use anvil_core::service::{Anvil, Background, MAX_URL_TTL};
 use anvil_core::store::Store;
+use anvil_core::store::TaskStore;
 use anvil_core::store::postgres::{self, PgStore};
 use anvil_core::store::sqlite::{Durability, SqliteStore};
 use anyhow::Context;
@@ -18,17 +23,11 @@ use tracing_subscriber::EnvFilter;
 
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "pretty" {
         builder.init();
     } else {
-        builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
+        builder.json().with_current_span(true).with_span_list(false).init();
     }
 }
 
@@ -39,12 +38,7 @@ enum Backend {
 
 /// `DATABASE_URL` picks the store; without it, the embedded SQLite file in the data directory.
 fn backend(cfg: &Config) -> anyhow::Result<Backend> {
-    match cfg
-        .database_url
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
+    match cfg.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
         Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
             Ok(Backend::Postgres(u.into()))
         }
@@ -93,7 +87,7 @@ pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn TaskStore>)> {
     match backend(cfg)? {
         Backend::Postgres(url) => {
             postgres::migrate(&url).await.context("migrating Postgres")?;
@@ -104,14 +98,16 @@ async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 cfg.db_max_connections,
                 Duration::from_secs(cfg.db_acquire_timeout_secs.max(1)),
             );
-            Ok(Arc::new(PgStore::new(pool)))
+            let store = Arc::new(PgStore::new(pool));
+            Ok((store.clone(), store))
         }
         Backend::Sqlite(path) => {
             let store = SqliteStore::open(&path, durability(cfg)?)
                 .await
                 .with_context(|| format!("opening {}", path.display()))?;
             tracing::info!(path = %path.display(), "embedded SQLite store");
-            Ok(Arc::new(store))
+            let store = Arc::new(store);
+            Ok((store.clone(), store))
         }
     }
 }
@@ -130,24 +126,6 @@ fn local_secret(dir: &Path) -> anyhow::Result<Secret> {
 
 fn hex_encode(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Writes a file readable by its owner only, atomically (temp file + rename).
-pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
 }
 
 /// The JWT verifier: configured keys, or the data directory's generated local secret.
@@ -170,26 +148,34 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             cfg.bind
         );
     }
-    let store = open_store(&cfg).await?;
+    let (store, tasks) = open_store(&cfg).await?;
     let jwt = verifier(&cfg).await?;
-    let anvil = Anvil::new(store.clone(), jwt.clone());
-    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+    let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.bind));
+    let background = background(&cfg, tasks.clone(), &public).await?;
+    let anvil = Anvil::new(store.clone(), jwt.clone()).with_background(background.clone());
+    let probes: Vec<Arc<dyn Probe>> =
+        vec![Arc::new(StoreProbe(store.clone())), Arc::new(BlobProbe(background.blobs.clone()))];
     let state = AppState {
         anvil: anvil.clone(),
         probes: Arc::new(probes),
-        limits: Limits {
-            max_body_bytes: cfg.max_body_bytes,
-            request_timeout: cfg.request_timeout(),
-        },
+        limits: Limits { max_body_bytes: cfg.max_body_bytes, request_timeout: cfg.request_timeout() },
     };
-    let listener = tokio::net::TcpListener::bind(cfg.bind)
-        .await
-        .with_context(|| format!("binding {}", cfg.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(cfg.bind).await.with_context(|| format!("binding {}", cfg.bind))?;
     let addr = listener.local_addr()?;
     if demo {
         crate::demo::seed_and_print(&anvil, &jwt, addr).await?;
     }
     let reaper = tokio::spawn(reap_expired_leases(store.clone()));
+    let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = Worker { store: store.clone(), tasks: tasks.clone(), blobs: background.blobs.clone() };
+    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(30));
+    let pollers: Vec<_> = (0..cfg.workers)
+        .map(|_| tokio::spawn(jobs::poll(worker.clone(), visibility, stop_rx.clone())))
+        .collect();
+    if cfg.workers > 0 {
+        tracing::info!(workers = cfg.workers, "in-process job workers started");
+    }
     let spa_dir = cfg.spa_dir.clone().or_else(|| {
         let d = std::path::PathBuf::from("spa/dist");
         d.join("index.html").exists().then_some(d)
@@ -215,10 +201,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let mut rx2 = rx.clone();
     let drained = async move {
         let _ = rx2.wait_for(|s| *s).await;
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutting down: draining in-flight requests"
-        );
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
@@ -226,8 +209,76 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         _ = drained => { tracing::warn!("grace period over; exiting with requests still in flight"); }
     }
     reaper.abort();
+    // Workers finish the job in hand (an interrupted one is retried after its lock expires).
+    let _ = stop_workers.send(true);
+    let _ = tokio::time::timeout(grace, futures::future::join_all(pollers)).await;
     tracing::info!("anvil stopped");
     Ok(())
+}
+
+/// The blob store: S3 when a bucket is configured, else the local directory `<data dir>/blobs` whose signed
+/// links this server answers.
+async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -> anyhow::Result<Background> {
+    let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match cfg.s3_bucket.as_deref() {
+        Some(bucket) if !bucket.is_empty() => {
+            let s3 = S3BlobStore::from_env(
+                bucket,
+                cfg.s3_endpoint.as_deref(),
+                cfg.s3_path_style,
+                cfg.s3_region.as_deref(),
+            )
+            .await;
+            tracing::info!(bucket, "blob store: S3");
+            (Arc::new(s3), None)
+        }
+        _ => {
+            ensure_data_dir(&cfg.data_dir)?;
+            let secret = local_signing_secret(&cfg.data_dir)?;
+            let fs = FsBlobStore::new(
+                cfg.data_dir.join("blobs"),
+                UrlSigner::new(secret, public_url.trim_end_matches('/')),
+            )?;
+            tracing::info!(dir = %cfg.data_dir.join("blobs").display(), "blob store: local directory");
+            (Arc::new(fs.clone()), Some(fs))
+        }
+    };
+    let ttl = Duration::from_secs(cfg.export_url_ttl_secs.clamp(60, MAX_URL_TTL.as_secs()));
+    Ok(Background { tasks, blobs, local, download_ttl: ttl, upload_ttl: Duration::from_secs(3600) })
+}
+
+/// `anvil worker`: polls the job table until SIGTERM/SIGINT, then finishes the job in hand.
+pub async fn worker(cfg: Config) -> anyhow::Result<()> {
+    let (store, tasks) = open_store(&cfg).await?;
+    let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.bind));
+    let bg = background(&cfg, tasks.clone(), &public).await?;
+    let worker = Worker { store, tasks, blobs: bg.blobs };
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let n = cfg.workers.max(1);
+    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(30));
+    let handles: Vec<_> =
+        (0..n).map(|_| tokio::spawn(jobs::poll(worker.clone(), visibility, rx.clone()))).collect();
+    tracing::info!(workers = n, "anvil worker polling the job table");
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing the jobs in hand");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(
+        Duration::from_secs(cfg.shutdown_grace_secs),
+        futures::future::join_all(handles),
+    )
+    .await;
+    Ok(())
+}
+
+struct BlobProbe(Arc<dyn BlobStore>);
+
+#[async_trait::async_trait]
+impl Probe for BlobProbe {
+    fn name(&self) -> &'static str {
+        "blobs"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|_| format!("{} blob store unreachable", self.0.kind()))
+    }
 }
 
 async fn reap_expired_leases(store: Arc<dyn Store>) {

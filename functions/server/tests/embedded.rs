@@ -22,11 +22,7 @@ struct Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn start(data_dir: &std::path::Path) -> Server {
@@ -53,34 +49,18 @@ fn start(data_dir: &std::path::Path) -> Server {
             tokens.insert(words[0].to_string(), words[1].to_string());
         }
         if line.trim_start().starts_with("queue \"") {
-            queue = line
-                .split('(')
-                .nth(1)
-                .unwrap()
-                .split(')')
-                .next()
-                .unwrap()
-                .to_string();
+            queue = line.split('(').nth(1).unwrap().split(')').next().unwrap().to_string();
         }
         if line.starts_with("Anvil is listening on") {
             break;
         }
     }
     assert_eq!(tokens.len(), 4, "the demo prints four tokens");
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        tokens,
-        queue,
-    }
+    Server { child, base: format!("http://127.0.0.1:{port}"), tokens, queue }
 }
 
 fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
     assert!(ok);
 }
 
@@ -118,12 +98,7 @@ async fn label_loop_at(
             "payload": {"sentiment": "positive", "helpfulness": 4,
                         "entities": [{"start": 0, "end": 3, "label": "ORG"}]}
         });
-        let Ok(r) = http
-            .post(format!("{}/v1/labels", s.base))
-            .bearer_auth(tok)
-            .json(&body)
-            .send()
-            .await
+        let Ok(r) = http.post(format!("{}/v1/labels", s.base)).bearer_auth(tok).json(&body).send().await
         else {
             break;
         };
@@ -141,22 +116,9 @@ async fn all_label_ids(http: &reqwest::Client, s: &Server) -> Vec<String> {
     let mut cursor = String::new();
     loop {
         let url = format!("{}/v1/queues/{}/labels?limit=500{}", s.base, s.queue, cursor);
-        let page: Value = http
-            .get(url)
-            .bearer_auth(&s.tokens["admin"])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        out.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["id"].as_str().unwrap().to_string()),
-        );
+        let page: Value =
+            http.get(url).bearer_auth(&s.tokens["admin"]).send().await.unwrap().json().await.unwrap();
+        out.extend(page["items"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()));
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
             None => return out,
@@ -180,10 +142,7 @@ async fn sample_count(http: &reqwest::Client, s: &Server) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_labels_survive_sigterm_and_sigkill_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
 
     // 1. a labeling loop, then a graceful stop
     let mut s = start(dir.path());
@@ -200,19 +159,12 @@ async fn acknowledged_labels_survive_sigterm_and_sigkill_restarts() {
     let mut s = start(dir.path());
     assert_eq!(sample_count(&http, &s).await, 300);
     let found: std::collections::HashSet<String> = all_label_ids(&http, &s).await.into_iter().collect();
-    assert!(
-        acked.iter().all(|id| found.contains(id)),
-        "an acknowledged label was lost after SIGTERM"
-    );
+    assert!(acked.iter().all(|id| found.contains(id)), "an acknowledged label was lost after SIGTERM");
 
     // 3. kill -9 in the middle of load
     let alice = {
-        let (http, base, queue, tok) = (
-            http.clone(),
-            s.base.clone(),
-            s.queue.clone(),
-            s.tokens["alice"].clone(),
-        );
+        let (http, base, queue, tok) =
+            (http.clone(), s.base.clone(), s.queue.clone(), s.tokens["alice"].clone());
         tokio::spawn(async move { label_loop_at(&http, base, queue, tok, 10_000).await })
     };
     let start_at = Instant::now();
@@ -220,21 +172,13 @@ async fn acknowledged_labels_survive_sigterm_and_sigkill_restarts() {
     signal(&s.child, "-KILL");
     let _ = s.child.wait();
     let during = alice.await.unwrap();
-    assert!(
-        !during.is_empty(),
-        "labels were acknowledged before the kill ({:?})",
-        start_at.elapsed()
-    );
+    assert!(!during.is_empty(), "labels were acknowledged before the kill ({:?})", start_at.elapsed());
     acked.extend(during);
 
     let mut s = start(dir.path());
     let found: std::collections::HashSet<String> = all_label_ids(&http, &s).await.into_iter().collect();
     let lost: Vec<&String> = acked.iter().filter(|id| !found.contains(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} acknowledged labels lost after SIGKILL: {lost:?}",
-        lost.len()
-    );
+    assert!(lost.is_empty(), "{} acknowledged labels lost after SIGKILL: {lost:?}", lost.len());
     // the labeling goes on where it stopped
     assert!(!label_loop(&http, &s, "bob", 5).await.is_empty());
     signal(&s.child, "-TERM");
@@ -267,11 +211,7 @@ fn the_data_directory_and_secret_are_private() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim().split('.').count(),
-        3,
-        "a JWT"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim().split('.').count(), 3, "a JWT");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("jwt-secret")), 0o600);

@@ -17,12 +17,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: Vec::new(),
-        }
+        Self { status, code, message: message.into(), details: Vec::new() }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -78,14 +73,11 @@ impl From<JsonRejection> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_body",
                 // serde's message names the field path and what was expected; it never holds internals
-                e.body_text()
-                    .replace("Failed to deserialize the JSON body into the target type: ", ""),
+                e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
             ),
-            JsonRejection::JsonSyntaxError(_) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "the body is not valid JSON",
-            ),
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the body is not valid JSON")
+            }
             JsonRejection::MissingJsonContentType(_) => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -96,11 +88,7 @@ impl From<JsonRejection> for ApiError {
                 "body_too_large",
                 "the request body is too large",
             ),
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_body",
-                "the request body could not be read",
-            ),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read"),
         }
     }
 }
@@ -122,8 +110,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(self.envelope())).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }

@@ -45,10 +45,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 4 * 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
-        }
+        Self { max_body_bytes: 4 * 1024 * 1024, request_timeout: Duration::from_secs(30) }
     }
 }
 
@@ -56,14 +53,16 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteGroup {
     Assignments,
+    Exports,
     Labels,
     Queues,
     Health,
 }
 
 impl RouteGroup {
-    pub const ALL: [RouteGroup; 4] = [
+    pub const ALL: [RouteGroup; 5] = [
         RouteGroup::Assignments,
+        RouteGroup::Exports,
         RouteGroup::Labels,
         RouteGroup::Queues,
         RouteGroup::Health,
@@ -72,6 +71,7 @@ impl RouteGroup {
     fn routes(self) -> OpenApiRouter<AppState> {
         match self {
             RouteGroup::Assignments => routes::assignments::routes(),
+            RouteGroup::Exports => routes::exports::routes(),
             RouteGroup::Labels => routes::labels::routes(),
             RouteGroup::Queues => routes::queues::routes(),
             // the API description travels with the unauthenticated health group
@@ -83,9 +83,7 @@ impl RouteGroup {
 }
 
 fn all_routes() -> OpenApiRouter<AppState> {
-    RouteGroup::ALL
-        .iter()
-        .fold(OpenApiRouter::new(), |r, g| r.merge(g.routes()))
+    RouteGroup::ALL.iter().fold(OpenApiRouter::new(), |r, g| r.merge(g.routes()))
 }
 
 /// The OpenAPI document of the whole API (every group), built once.
@@ -139,10 +137,7 @@ pub fn app_with_spa(state: AppState, spa_dir: &std::path::Path) -> Router {
                  form-action 'self'; object-src 'none'",
             ),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-content-type-options"),
             HeaderValue::from_static("nosniff"),
@@ -159,11 +154,7 @@ pub fn app_with_spa(state: AppState, spa_dir: &std::path::Path) -> Router {
         async move {
             let path = req.uri().path();
             let is_api = path.starts_with("/v1/") || path == "/v1" || path.starts_with("/health");
-            let res = if is_api {
-                api.oneshot(req).await
-            } else {
-                spa.oneshot(req).await
-            };
+            let res = if is_api { api.oneshot(req).await } else { spa.oneshot(req).await };
             match res {
                 Ok(r) => r,
                 Err(never) => match never {},
@@ -210,27 +201,27 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
                 assignment_id = tracing::field::Empty,
             )
         }))
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("handler panicked");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }))
         .with_state(state)
 }
 
 /// Answers 503 (with the envelope) when a request takes longer than the configured timeout.
 async fn timeout(State(limits): State<Limits>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+    // file transfers through signed links of the local blob directory may take long
+    let limit = if req.uri().path().starts_with("/v1/blobs/") {
+        Duration::from_secs(3600)
+    } else {
+        limits.request_timeout
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {
             tracing::warn!("request timed out");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                "the request took too long; retry",
-            )
-            .into_response()
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long; retry")
+                .into_response()
         }
     }
 }

@@ -30,8 +30,9 @@ async fn app_with(keys: KeyConfig, settings: AuthSettings) -> TestApp {
     let verifier = JwtVerifier::new(settings, keys).unwrap();
     verifier.prefetch().await;
     let anvil = Anvil::new(base.store.clone(), Arc::new(verifier));
-    let state = anvil_api::AppState { anvil: anvil.clone(), probes: Arc::new(Vec::new()), limits: common::limits() };
-    TestApp { router: anvil_api::app(state), anvil, store: base.store.clone(), backend: base.backend.clone() }
+    let state =
+        anvil_api::AppState { anvil: anvil.clone(), probes: Arc::new(Vec::new()), limits: common::limits() };
+    TestApp { router: anvil_api::app(state), anvil, ..base }
 }
 
 fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
@@ -42,7 +43,10 @@ fn sign(alg: Algorithm, kid: Option<&str>, key: &EncodingKey) -> String {
 
 #[tokio::test]
 async fn rs256_and_es256_public_keys_verify_their_own_tokens_only() {
-    let keys = KeyConfig { public_key_pems: vec![fixture("rsa-public.pem"), fixture("ec-public.pem")], ..Default::default() };
+    let keys = KeyConfig {
+        public_key_pems: vec![fixture("rsa-public.pem"), fixture("ec-public.pem")],
+        ..Default::default()
+    };
     let app = app_with(keys, AuthSettings::default()).await;
     let rsa = EncodingKey::from_rsa_pem(&fixture("rsa-private.pem")).unwrap();
     let ec = EncodingKey::from_ec_pem(&fixture("ec-private.pem")).unwrap();
@@ -52,10 +56,14 @@ async fn rs256_and_es256_public_keys_verify_their_own_tokens_only() {
     }
     // algorithm confusion: the RSA public key used as an HMAC secret
     let forged = sign(Algorithm::HS256, None, &EncodingKey::from_secret(&fixture("rsa-public.pem")));
-    app.call(Method::GET, "/v1/me", Some(&forged), None).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.call(Method::GET, "/v1/me", Some(&forged), None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
     // RS384 is not an accepted algorithm even with the right key
     let rs384 = sign(Algorithm::RS384, None, &rsa);
-    app.call(Method::GET, "/v1/me", Some(&rs384), None).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.call(Method::GET, "/v1/me", Some(&rs384), None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 #[tokio::test]
@@ -74,7 +82,11 @@ async fn a_jwks_url_is_fetched_again_for_an_unknown_kid() {
             "/jwks.json",
             axum::routing::get(move || {
                 let n = fetches.fetch_add(1, Ordering::SeqCst);
-                let set = if n == 0 { JwkSet { keys: vec![k1.clone()] } } else { JwkSet { keys: vec![k1.clone(), k2.clone()] } };
+                let set = if n == 0 {
+                    JwkSet { keys: vec![k1.clone()] }
+                } else {
+                    JwkSet { keys: vec![k1.clone(), k2.clone()] }
+                };
                 async move { axum::Json(set) }
             }),
         )
@@ -87,9 +99,13 @@ async fn a_jwks_url_is_fetched_again_for_an_unknown_kid() {
     let settings = AuthSettings { jwks_min_refresh: Duration::from_millis(0), ..AuthSettings::default() };
     let app = app_with(keys, settings).await;
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched once at start");
-    app.call(Method::GET, "/v1/me", Some(&sign(Algorithm::RS256, Some("k1"), &rsa)), None).await.expect(StatusCode::OK);
+    app.call(Method::GET, "/v1/me", Some(&sign(Algorithm::RS256, Some("k1"), &rsa)), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "a known kid needs no fetch");
-    app.call(Method::GET, "/v1/me", Some(&sign(Algorithm::ES256, Some("k2"), &ec)), None).await.expect(StatusCode::OK);
+    app.call(Method::GET, "/v1/me", Some(&sign(Algorithm::ES256, Some("k2"), &ec)), None)
+        .await
+        .expect(StatusCode::OK);
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "an unknown kid refreshes the key set");
     // a kid the IdP never published is refused
     app.call(Method::GET, "/v1/me", Some(&sign(Algorithm::ES256, Some("k9"), &ec)), None)

@@ -14,53 +14,26 @@ use serde_json::{Value, json};
 async fn a_queue_is_created_listed_and_patched_with_a_new_schema_version(app: TestApp) {
     let admin = admin("t1");
     let q = app.queue(&admin, "reviews", 1, rich_schema()).await;
-    let got = app
-        .get(&format!("/v1/queues/{q}"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let got = app.get(&format!("/v1/queues/{q}"), &admin).await.expect(StatusCode::OK);
     assert_eq!(got["schema_version"], 1);
     assert_eq!(got["state"], "active");
     let list = app.get("/v1/queues", &admin).await.expect(StatusCode::OK);
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // same name again is a conflict
-    app.post(
-        "/v1/queues",
-        &admin,
-        json!({"name": "reviews", "schema": simple_schema()}),
-    )
-    .await
-    .expect_error(StatusCode::CONFLICT, "name_taken");
+    app.post("/v1/queues", &admin, json!({"name": "reviews", "schema": simple_schema()}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "name_taken");
 
     // a new schema makes version 2; the same schema again does not
-    let p = app
-        .patch(
-            &format!("/v1/queues/{q}"),
-            &admin,
-            json!({"schema": simple_schema()}),
-        )
-        .await;
+    let p = app.patch(&format!("/v1/queues/{q}"), &admin, json!({"schema": simple_schema()})).await;
     assert_eq!(p.expect(StatusCode::OK)["schema_version"], 2);
-    let p = app
-        .patch(
-            &format!("/v1/queues/{q}"),
-            &admin,
-            json!({"schema": simple_schema()}),
-        )
-        .await;
+    let p = app.patch(&format!("/v1/queues/{q}"), &admin, json!({"schema": simple_schema()})).await;
     assert_eq!(p.expect(StatusCode::OK)["schema_version"], 2);
-    let p = app
-        .patch(
-            &format!("/v1/queues/{q}"),
-            &admin,
-            json!({"state": "paused", "name": "reviews v2"}),
-        )
-        .await;
+    let p =
+        app.patch(&format!("/v1/queues/{q}"), &admin, json!({"state": "paused", "name": "reviews v2"})).await;
     let body = p.expect(StatusCode::OK);
-    assert_eq!(
-        (body["state"].as_str(), body["name"].as_str()),
-        (Some("paused"), Some("reviews v2"))
-    );
+    assert_eq!((body["state"].as_str(), body["name"].as_str()), (Some("paused"), Some("reviews v2")));
 }
 
 async fn samples_are_idempotent_by_external_id(app: TestApp) {
@@ -70,26 +43,11 @@ async fn samples_are_idempotent_by_external_id(app: TestApp) {
         {"external_id": "a", "payload": {"text": "one"}},
         {"external_id": "b", "payload": {"text": "two"}, "priority": 5}
     ]});
-    let r = app
-        .post(&format!("/v1/queues/{q}/samples"), &admin, batch.clone())
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(
-        (r["created"].as_i64(), r["existing"].as_i64()),
-        (Some(2), Some(0))
-    );
-    let r = app
-        .post(&format!("/v1/queues/{q}/samples"), &admin, batch)
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(
-        (r["created"].as_i64(), r["existing"].as_i64()),
-        (Some(0), Some(2))
-    );
-    let stats = app
-        .get(&format!("/v1/queues/{q}/stats"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let r = app.post(&format!("/v1/queues/{q}/samples"), &admin, batch.clone()).await.expect(StatusCode::OK);
+    assert_eq!((r["created"].as_i64(), r["existing"].as_i64()), (Some(2), Some(0)));
+    let r = app.post(&format!("/v1/queues/{q}/samples"), &admin, batch).await.expect(StatusCode::OK);
+    assert_eq!((r["created"].as_i64(), r["existing"].as_i64()), (Some(0), Some(2)));
+    let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
     assert_eq!(stats["total_samples"], 2);
     // higher priority is served first
     let c = app.claim(&q, &labeler("t1", "ann")).await.expect(StatusCode::OK);
@@ -121,33 +79,19 @@ async fn submit_is_idempotent_and_a_different_payload_is_a_conflict(app: TestApp
     let a = assignment_id(&c);
     let payload = json!({"sentiment": "pos", "ents": [{"start": 0, "end": 6, "label": "PER"}], "stars": 4});
     let l1 = app
-        .post(
-            "/v1/labels",
-            &ann,
-            json!({"assignment_id": a, "payload": payload}),
-        )
+        .post("/v1/labels", &ann, json!({"assignment_id": a, "payload": payload}))
         .await
         .expect(StatusCode::CREATED);
     let l2 = app
-        .post(
-            "/v1/labels",
-            &ann,
-            json!({"assignment_id": a, "payload": payload}),
-        )
+        .post("/v1/labels", &ann, json!({"assignment_id": a, "payload": payload}))
         .await
         .expect(StatusCode::OK);
     assert_eq!(l1["id"], l2["id"]);
-    app.post(
-        "/v1/labels",
-        &ann,
-        json!({"assignment_id": a, "payload": {"sentiment": "neg"}}),
-    )
-    .await
-    .expect_error(StatusCode::CONFLICT, "label_conflict");
-    let got = app
-        .get(&format!("/v1/labels/{}", l1["id"].as_str().unwrap()), &ann)
+    app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"sentiment": "neg"}}))
         .await
-        .expect(StatusCode::OK);
+        .expect_error(StatusCode::CONFLICT, "label_conflict");
+    let got =
+        app.get(&format!("/v1/labels/{}", l1["id"].as_str().unwrap()), &ann).await.expect(StatusCode::OK);
     assert_eq!(got["payload"], payload);
     assert_eq!(got["schema_version"], 1);
     // the lease is done: a new claim gives the next sample
@@ -163,9 +107,7 @@ async fn an_invalid_label_is_rejected_with_pointers_and_nothing_is_written(app: 
     let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
     let a = assignment_id(&c);
     let bad = json!({"sentiment": "meh", "score": 11, "when": "2026-13-01", "ents": [{"start": 3, "end": 999, "label": "X"}]});
-    let r = app
-        .post("/v1/labels", &ann, json!({"assignment_id": a, "payload": bad}))
-        .await;
+    let r = app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": bad})).await;
     r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let pointers: Vec<&str> = r.body["error"]["details"]
         .as_array()
@@ -186,13 +128,9 @@ async fn an_invalid_label_is_rejected_with_pointers_and_nothing_is_written(app: 
     // the lease is still there and a valid label goes through
     let c2 = app.claim(&q, &ann).await.expect(StatusCode::OK);
     assert_eq!(assignment_id(&c2), a);
-    app.post(
-        "/v1/labels",
-        &ann,
-        json!({"assignment_id": a, "payload": {"sentiment": "neg"}}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"sentiment": "neg"}}))
+        .await
+        .expect(StatusCode::CREATED);
 }
 
 async fn a_released_sample_is_never_offered_to_that_labeler_again(app: TestApp) {
@@ -202,41 +140,23 @@ async fn a_released_sample_is_never_offered_to_that_labeler_again(app: TestApp) 
     let ann = labeler("t1", "ann");
     let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
     let a = assignment_id(&c);
-    app.post(
-        &format!("/v1/assignments/{a}/release"),
-        &ann,
-        json!({"reason": ""}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = app
-        .post(
-            &format!("/v1/assignments/{a}/release"),
-            &ann,
-            json!({"reason": "unreadable"}),
-        )
-        .await;
+    app.post(&format!("/v1/assignments/{a}/release"), &ann, json!({"reason": ""}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let r = app.post(&format!("/v1/assignments/{a}/release"), &ann, json!({"reason": "unreadable"})).await;
     assert_eq!(r.expect(StatusCode::OK)["state"], "released");
     // releasing twice answers the same
-    app.post(
-        &format!("/v1/assignments/{a}/release"),
-        &ann,
-        json!({"reason": "unreadable"}),
-    )
-    .await
-    .expect(StatusCode::OK);
+    app.post(&format!("/v1/assignments/{a}/release"), &ann, json!({"reason": "unreadable"}))
+        .await
+        .expect(StatusCode::OK);
     // nothing left for ann; bob gets the sample
     assert_eq!(app.claim(&q, &ann).await.status, StatusCode::NO_CONTENT);
     let b = app.claim(&q, &labeler("t1", "bob")).await.expect(StatusCode::OK);
     assert_eq!(b["sample"]["id"], c["sample"]["id"]);
     // a submit on the released assignment is a conflict
-    app.post(
-        "/v1/labels",
-        &ann,
-        json!({"assignment_id": a, "payload": {"label": "a"}}),
-    )
-    .await
-    .expect_error(StatusCode::CONFLICT, "lease_released");
+    app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "lease_released");
 }
 
 async fn heartbeat_extends_the_lease(app: TestApp) {
@@ -247,25 +167,15 @@ async fn heartbeat_extends_the_lease(app: TestApp) {
     let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
     let a = assignment_id(&c);
     let h = app
-        .call(
-            Method::POST,
-            &format!("/v1/assignments/{a}/heartbeat"),
-            Some(&ann),
-            None,
-        )
+        .call(Method::POST, &format!("/v1/assignments/{a}/heartbeat"), Some(&ann), None)
         .await
         .expect(StatusCode::OK);
     assert!(h["version"].as_i64().unwrap() > c["assignment"]["version"].as_i64().unwrap());
     assert!(h["expires_at"].as_str().unwrap() >= c["assignment"]["expires_at"].as_str().unwrap());
     // someone else's assignment is not found
-    app.call(
-        Method::POST,
-        &format!("/v1/assignments/{a}/heartbeat"),
-        Some(&labeler("t1", "bob")),
-        None,
-    )
-    .await
-    .expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.call(Method::POST, &format!("/v1/assignments/{a}/heartbeat"), Some(&labeler("t1", "bob")), None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
 }
 
 async fn an_expired_lease_goes_back_to_the_pool_and_a_late_submit_is_a_conflict(app: TestApp) {
@@ -280,21 +190,12 @@ async fn an_expired_lease_goes_back_to_the_pool_and_a_late_submit_is_a_conflict(
     // bob's claim reclaims the expired lease and gets the sample
     let b = app.claim(&q, &bob).await.expect(StatusCode::OK);
     assert_eq!(b["sample"]["id"], c["sample"]["id"]);
-    app.post(
-        "/v1/labels",
-        &ann,
-        json!({"assignment_id": a, "payload": {"label": "a"}}),
-    )
-    .await
-    .expect_error(StatusCode::CONFLICT, "lease_expired");
-    app.call(
-        Method::POST,
-        &format!("/v1/assignments/{a}/heartbeat"),
-        Some(&ann),
-        None,
-    )
-    .await
-    .expect_error(StatusCode::CONFLICT, "lease_expired");
+    app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "lease_expired");
+    app.call(Method::POST, &format!("/v1/assignments/{a}/heartbeat"), Some(&ann), None)
+        .await
+        .expect_error(StatusCode::CONFLICT, "lease_expired");
     // ann never gets that sample again
     assert_eq!(app.claim(&q, &ann).await.status, StatusCode::NO_CONTENT);
 }
@@ -307,18 +208,11 @@ async fn a_late_submit_wins_while_the_expired_lease_is_not_yet_reclaimed(app: Te
     let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
     let a = assignment_id(&c);
     app.expire_lease(&a).await;
-    app.post(
-        "/v1/labels",
-        &ann,
-        json!({"assignment_id": a, "payload": {"label": "b"}}),
-    )
-    .await
-    .expect(StatusCode::CREATED);
+    app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "b"}}))
+        .await
+        .expect(StatusCode::CREATED);
     assert_eq!(app.store.reclaim_expired(100).await.unwrap(), 0);
-    assert_eq!(
-        app.claim(&q, &labeler("t1", "bob")).await.status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.claim(&q, &labeler("t1", "bob")).await.status, StatusCode::NO_CONTENT);
 }
 
 async fn reclaim_racing_a_late_submit_has_exactly_one_outcome(app: TestApp) {
@@ -335,12 +229,7 @@ async fn reclaim_racing_a_late_submit_has_exactly_one_outcome(app: TestApp) {
             let app = app.clone();
             let a = a.clone();
             tokio::spawn(async move {
-                app.post(
-                    "/v1/labels",
-                    &ann,
-                    json!({"assignment_id": a, "payload": {"label": "a"}}),
-                )
-                .await
+                app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}})).await
             })
         };
         let reclaim = {
@@ -365,10 +254,7 @@ async fn reclaim_racing_a_late_submit_has_exactly_one_outcome(app: TestApp) {
                 assert_eq!(n, 1, "round {i}: conflict without a reclaim");
                 assert_eq!(labels_of_sample, 0);
                 // the sample is claimable again, exactly once
-                let again = app
-                    .claim(&q, &labeler("t1", &format!("next{i}")))
-                    .await
-                    .expect(StatusCode::OK);
+                let again = app.claim(&q, &labeler("t1", &format!("next{i}"))).await.expect(StatusCode::OK);
                 assert_eq!(again["sample"]["id"].as_str(), Some(sample.as_str()));
                 let a2 = assignment_id(&again);
                 app.post(
@@ -382,10 +268,7 @@ async fn reclaim_racing_a_late_submit_has_exactly_one_outcome(app: TestApp) {
             other => panic!("round {i}: unexpected {other}: {}", s.body),
         }
     }
-    let stats = app
-        .get(&format!("/v1/queues/{q}/stats"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
     assert_eq!(stats["completed_samples"].as_i64(), Some(rounds as i64));
     assert_eq!(stats["submitted"].as_i64(), Some(rounds as i64));
 }
@@ -394,16 +277,9 @@ async fn a_paused_queue_hands_out_nothing(app: TestApp) {
     let admin = admin("t1");
     let q = app.queue(&admin, "q", 1, simple_schema()).await;
     app.samples(&admin, &q, 5).await;
-    app.patch(&format!("/v1/queues/{q}"), &admin, json!({"state": "paused"}))
-        .await
-        .expect(StatusCode::OK);
-    assert_eq!(
-        app.claim(&q, &labeler("t1", "ann")).await.status,
-        StatusCode::NO_CONTENT
-    );
-    app.patch(&format!("/v1/queues/{q}"), &admin, json!({"state": "active"}))
-        .await
-        .expect(StatusCode::OK);
+    app.patch(&format!("/v1/queues/{q}"), &admin, json!({"state": "paused"})).await.expect(StatusCode::OK);
+    assert_eq!(app.claim(&q, &labeler("t1", "ann")).await.status, StatusCode::NO_CONTENT);
+    app.patch(&format!("/v1/queues/{q}"), &admin, json!({"state": "active"})).await.expect(StatusCode::OK);
     assert_eq!(app.claim(&q, &labeler("t1", "ann")).await.status, StatusCode::OK);
 }
 
@@ -437,15 +313,9 @@ async fn overlap_gives_each_sample_k_labels_from_distinct_labelers(app: TestApp)
             .insert(l["labeler"].as_str().unwrap().into());
     }
     assert!(per.values().all(|s| s.len() == 3));
-    let stats = app
-        .get(&format!("/v1/queues/{q}/stats"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
     assert_eq!(
-        (
-            stats["completed_samples"].as_i64(),
-            stats["remaining_samples"].as_i64()
-        ),
+        (stats["completed_samples"].as_i64(), stats["remaining_samples"].as_i64()),
         (Some(10), Some(0))
     );
 }
@@ -457,40 +327,23 @@ async fn labels_paginate_with_a_cursor_and_auditors_review_them(app: TestApp) {
     let ann = labeler("t1", "ann");
     for _ in 0..7 {
         let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
-        app.post(
-            "/v1/labels",
-            &ann,
-            json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}),
-        )
-        .await
-        .expect(StatusCode::CREATED);
+        app.post("/v1/labels", &ann, json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}))
+            .await
+            .expect(StatusCode::CREATED);
     }
-    let p1 = app
-        .get(&format!("/v1/queues/{q}/labels?limit=3"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let p1 = app.get(&format!("/v1/queues/{q}/labels?limit=3"), &admin).await.expect(StatusCode::OK);
     assert_eq!(p1["items"].as_array().unwrap().len(), 3);
     let c = p1["next_cursor"].as_str().unwrap();
-    let p2 = app
-        .get(&format!("/v1/queues/{q}/labels?limit=3&cursor={c}"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let p2 =
+        app.get(&format!("/v1/queues/{q}/labels?limit=3&cursor={c}"), &admin).await.expect(StatusCode::OK);
     let c = p2["next_cursor"].as_str().unwrap();
-    let p3 = app
-        .get(&format!("/v1/queues/{q}/labels?limit=3&cursor={c}"), &admin)
-        .await
-        .expect(StatusCode::OK);
+    let p3 =
+        app.get(&format!("/v1/queues/{q}/labels?limit=3&cursor={c}"), &admin).await.expect(StatusCode::OK);
     assert_eq!(p3["items"].as_array().unwrap().len(), 1);
     assert!(p3["next_cursor"].is_null());
     let ids: HashSet<&str> = [&p1, &p2, &p3]
         .iter()
-        .flat_map(|p| {
-            p["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["id"].as_str().unwrap())
-        })
+        .flat_map(|p| p["items"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()))
         .collect();
     assert_eq!(ids.len(), 7);
     app.get(&format!("/v1/queues/{q}/labels?cursor=garbage"), &admin)
@@ -502,13 +355,9 @@ async fn labels_paginate_with_a_cursor_and_auditors_review_them(app: TestApp) {
 
     let label = p1["items"][0]["id"].as_str().unwrap();
     let aud = auditor("t1");
-    app.post(
-        &format!("/v1/labels/{label}/review"),
-        &aud,
-        json!({"verdict": "reject"}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&format!("/v1/labels/{label}/review"), &aud, json!({"verdict": "reject"}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     app.post(
         &format!("/v1/labels/{label}/review"),
         &aud,
@@ -516,20 +365,13 @@ async fn labels_paginate_with_a_cursor_and_auditors_review_them(app: TestApp) {
     )
     .await
     .expect(StatusCode::CREATED);
-    let l = app
-        .get(&format!("/v1/labels/{label}"), &aud)
-        .await
-        .expect(StatusCode::OK);
+    let l = app.get(&format!("/v1/labels/{label}"), &aud).await.expect(StatusCode::OK);
     assert_eq!(l["reviews"][0]["verdict"], "reject");
     assert_eq!(l["reviews"][0]["comment"], "wrong class");
     // labelers cannot review
-    app.post(
-        &format!("/v1/labels/{label}/review"),
-        &ann,
-        json!({"verdict": "accept"}),
-    )
-    .await
-    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post(&format!("/v1/labels/{label}/review"), &ann, json!({"verdict": "accept"}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
 
 async fn a_labeler_reads_only_its_own_labels(app: TestApp) {
@@ -542,21 +384,14 @@ async fn a_labeler_reads_only_its_own_labels(app: TestApp) {
     for tok in [&ann, &bob] {
         let c = app.claim(&q, tok).await.expect(StatusCode::OK);
         let l = app
-            .post(
-                "/v1/labels",
-                tok,
-                json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}),
-            )
+            .post("/v1/labels", tok, json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}))
             .await;
         label_ids.push(l.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_string());
     }
     app.get(&format!("/v1/labels/{}", label_ids[1]), &ann)
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
-    let mine = app
-        .get(&format!("/v1/queues/{q}/labels"), &ann)
-        .await
-        .expect(StatusCode::OK);
+    let mine = app.get(&format!("/v1/queues/{q}/labels"), &ann).await.expect(StatusCode::OK);
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     assert_eq!(mine["items"][0]["labeler"], "ann");
 }
@@ -577,37 +412,24 @@ async fn personal_access_tokens_work_until_revoked(app: TestApp) {
     );
     app.queue(&pat, "made by pat", 1, simple_schema()).await;
     let list = app.get("/v1/tokens", &admin).await.expect(StatusCode::OK);
-    assert!(
-        list.to_string().find(&pat).is_none(),
-        "the secret must never be listed"
-    );
-    app.call(Method::DELETE, &format!("/v1/tokens/{id}"), Some(&admin), None)
-        .await
-        .expect(StatusCode::OK);
-    app.get("/v1/me", &pat)
-        .await
-        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(list.to_string().find(&pat).is_none(), "the secret must never be listed");
+    app.call(Method::DELETE, &format!("/v1/tokens/{id}"), Some(&admin), None).await.expect(StatusCode::OK);
+    app.get("/v1/me", &pat).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
     // a labeler-scoped token cannot create queues
     let r = app
         .post("/v1/tokens", &admin, json!({"name": "l", "role": "labeler"}))
         .await
         .expect(StatusCode::CREATED);
-    app.post(
-        "/v1/queues",
-        r["token"].as_str().unwrap(),
-        json!({"name": "x", "schema": simple_schema()}),
-    )
-    .await
-    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post("/v1/queues", r["token"].as_str().unwrap(), json!({"name": "x", "schema": simple_schema()}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
 
 async fn concurrent_labelers_never_break_the_invariants(app: TestApp) {
     let admin = admin("t1");
     let samples = app.scale(2000);
     for (round, overlap) in [(0, 1), (1, 3), (2, 1), (3, 3)] {
-        let q = app
-            .queue(&admin, &format!("race{round}"), overlap, simple_schema())
-            .await;
+        let q = app.queue(&admin, &format!("race{round}"), overlap, simple_schema()).await;
         app.samples(&admin, &q, samples).await;
         let mut tasks = Vec::new();
         for l in 0..32 {
@@ -625,13 +447,9 @@ async fn concurrent_labelers_never_break_the_invariants(app: TestApp) {
                     // every 50th claim is skipped, exercising release under load
                     if done % 50 == 49 && l % 4 == 0 {
                         let a = assignment_id(&c);
-                        app.post(
-                            &format!("/v1/assignments/{a}/release"),
-                            &tok,
-                            json!({"reason": "skip"}),
-                        )
-                        .await
-                        .expect(StatusCode::OK);
+                        app.post(&format!("/v1/assignments/{a}/release"), &tok, json!({"reason": "skip"}))
+                            .await
+                            .expect(StatusCode::OK);
                         done += 1;
                         continue;
                     }
@@ -660,22 +478,10 @@ async fn concurrent_labelers_never_break_the_invariants(app: TestApp) {
         assert_eq!(per.len(), samples, "round {round}: every sample labeled");
         for (s, ls) in &per {
             let distinct: HashSet<&String> = ls.iter().collect();
-            assert_eq!(
-                ls.len(),
-                overlap as usize,
-                "round {round}: sample {s} has {} labels",
-                ls.len()
-            );
-            assert_eq!(
-                distinct.len(),
-                ls.len(),
-                "round {round}: sample {s} labeled twice by one labeler"
-            );
+            assert_eq!(ls.len(), overlap as usize, "round {round}: sample {s} has {} labels", ls.len());
+            assert_eq!(distinct.len(), ls.len(), "round {round}: sample {s} labeled twice by one labeler");
         }
-        let stats = app
-            .get(&format!("/v1/queues/{q}/stats"), &admin)
-            .await
-            .expect(StatusCode::OK);
+        let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
         assert_eq!(stats["leased"], 0, "round {round}: leases left behind");
         assert_eq!(stats["completed_samples"].as_i64(), Some(samples as i64));
     }
@@ -683,21 +489,13 @@ async fn concurrent_labelers_never_break_the_invariants(app: TestApp) {
 
 async fn queue_admin_routes_need_the_admin_role(app: TestApp) {
     let ann = labeler("t1", "ann");
-    app.post(
-        "/v1/queues",
-        &ann,
-        json!({"name": "x", "schema": simple_schema()}),
-    )
-    .await
-    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post("/v1/queues", &ann, json!({"name": "x", "schema": simple_schema()}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
     let aud = token("t1", "aud", Role::Auditor);
-    app.post(
-        "/v1/queues",
-        &aud,
-        json!({"name": "x", "schema": simple_schema()}),
-    )
-    .await
-    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post("/v1/queues", &aud, json!({"name": "x", "schema": simple_schema()}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
 
 fn _unused(_: Value) {}

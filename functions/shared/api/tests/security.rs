@@ -36,7 +36,17 @@ const ROUTES: &[(&str, &str, Option<Role>)] = &[
     ("post", "/v1/tokens", Some(Role::Admin)),
     ("get", "/v1/tokens", Some(Role::Admin)),
     ("delete", "/v1/tokens/{id}", Some(Role::Admin)),
+    ("post", "/v1/queues/{id}/exports", Some(Role::Admin)),
+    ("get", "/v1/queues/{id}/exports", Some(Role::Admin)),
+    ("get", "/v1/exports/{id}", Some(Role::Admin)),
+    ("post", "/v1/queues/{id}/imports", Some(Role::Admin)),
+    ("get", "/v1/imports/{id}", Some(Role::Admin)),
+    ("post", "/v1/imports/{id}/start", Some(Role::Admin)),
+    ("get", "/v1/admin/ops/summary", Some(Role::Admin)),
 ];
+
+/// Routes whose grant is a signature in the URL, not a bearer token (checked in tests/exports.rs).
+const SIGNED_ROUTES: &[(&str, &str)] = &[("get", "/v1/blobs/{key}"), ("put", "/v1/blobs/{key}")];
 
 fn documented_routes() -> BTreeSet<(String, String)> {
     let doc = serde_json::to_value(anvil_api::openapi()).unwrap();
@@ -61,6 +71,8 @@ struct Fixture {
     assignment: String,
     label: String,
     token_id: String,
+    export: String,
+    import: String,
 }
 
 async fn fixture(app: &TestApp, tenant: &str) -> Fixture {
@@ -70,13 +82,7 @@ async fn fixture(app: &TestApp, tenant: &str) -> Fixture {
     let ann = labeler(tenant, "ann");
     let c = app.claim(&queue, &ann).await.expect(StatusCode::OK);
     let done = assignment_id(&c);
-    let l = app
-        .post(
-            "/v1/labels",
-            &ann,
-            json!({"assignment_id": done, "payload": {"label": "a"}}),
-        )
-        .await;
+    let l = app.post("/v1/labels", &ann, json!({"assignment_id": done, "payload": {"label": "a"}})).await;
     let label = l.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_string();
     let c = app.claim(&queue, &ann).await.expect(StatusCode::OK);
     let assignment = assignment_id(&c);
@@ -84,12 +90,24 @@ async fn fixture(app: &TestApp, tenant: &str) -> Fixture {
         .post("/v1/tokens", &admin, json!({"name": "n", "role": "labeler"}))
         .await
         .expect(StatusCode::CREATED);
+    let (export, import) = export_and_import(app, &admin, &queue).await;
     Fixture {
         queue,
         assignment,
         label,
         token_id: t["info"]["id"].as_str().unwrap().to_string(),
+        export,
+        import,
     }
+}
+
+async fn export_and_import(app: &TestApp, admin: &str, queue: &str) -> (String, String) {
+    let e = app.post(&format!("/v1/queues/{queue}/exports"), admin, json!({"format": "jsonl"})).await;
+    let i = app.post(&format!("/v1/queues/{queue}/imports"), admin, json!({"format": "jsonl"})).await;
+    (
+        e.expect(StatusCode::ACCEPTED)["id"].as_str().unwrap().to_string(),
+        i.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_string(),
+    )
 }
 
 fn fill(path: &str, f: &Fixture) -> String {
@@ -99,6 +117,10 @@ fn fill(path: &str, f: &Fixture) -> String {
         &f.assignment
     } else if path.starts_with("/v1/labels/") {
         &f.label
+    } else if path.starts_with("/v1/exports/") {
+        &f.export
+    } else if path.starts_with("/v1/imports/") {
+        &f.import
     } else {
         &f.token_id
     };
@@ -119,57 +141,37 @@ fn body_for(m: &str, path: &str, f: &Fixture) -> Option<Value> {
         ("post", "/v1/labels") => Some(json!({"assignment_id": f.assignment, "payload": {"label": "a"}})),
         ("post", "/v1/labels/{id}/review") => Some(json!({"verdict": "reject", "comment": "no"})),
         ("post", "/v1/tokens") => Some(json!({"name": "x", "role": "labeler"})),
+        ("post", "/v1/queues/{id}/exports") => Some(json!({"format": "csv"})),
+        ("post", "/v1/queues/{id}/imports") => Some(json!({"format": "csv"})),
         _ => None,
     }
 }
 
 async fn every_route_is_in_the_openapi_document_and_mounted(app: TestApp) {
-    let expected: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(
-        documented_routes(),
-        expected,
-        "OpenAPI document and route contract differ"
-    );
-    let served = app
-        .call(Method::GET, "/v1/openapi.json", None, None)
-        .await
-        .expect(StatusCode::OK);
+    let mut expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
+    expected.extend(SIGNED_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())));
+    assert_eq!(documented_routes(), expected, "OpenAPI document and route contract differ");
+    let served = app.call(Method::GET, "/v1/openapi.json", None, None).await.expect(StatusCode::OK);
     assert_eq!(served["openapi"], "3.1.0");
     let f = fixture(&app, "t1").await;
     let admin = admin("t1");
     for (m, p, _) in ROUTES {
-        let r = app
-            .call(method(m), &fill(p, &f), Some(&admin), body_for(m, p, &f))
-            .await;
-        assert_ne!(
-            r.body["error"]["message"], "no such route",
-            "{m} {p} is documented but not mounted"
-        );
-        assert_ne!(
-            r.status,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{m} {p} is documented but not mounted"
-        );
+        let r = app.call(method(m), &fill(p, &f), Some(&admin), body_for(m, p, &f)).await;
+        assert_ne!(r.body["error"]["message"], "no such route", "{m} {p} is documented but not mounted");
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {p} is documented but not mounted");
     }
 }
 
 async fn another_tenant_gets_nothing_from_any_route(app: TestApp) {
     let a = fixture(&app, "tenant-a").await;
-    let before = app
-        .get(&format!("/v1/queues/{}", a.queue), &admin("tenant-a"))
-        .await
-        .expect(StatusCode::OK);
-    let a_ids = [&a.queue, &a.assignment, &a.label, &a.token_id];
+    let before = app.get(&format!("/v1/queues/{}", a.queue), &admin("tenant-a")).await.expect(StatusCode::OK);
+    let a_ids = [&a.queue, &a.assignment, &a.label, &a.token_id, &a.export, &a.import];
     let mut successes = Vec::new();
     for role in [Role::Admin, Role::Auditor, Role::Labeler] {
         let tok = token("tenant-b", "mallory", role);
         for (m, p, _) in ROUTES {
-            let r = app
-                .call(method(m), &fill(p, &a), Some(&tok), body_for(m, p, &a))
-                .await;
+            let r = app.call(method(m), &fill(p, &a), Some(&tok), body_for(m, p, &a)).await;
             let leaked = a_ids.iter().any(|id| r.body.to_string().contains(id.as_str()))
                 || r.body.to_string().contains("secret queue");
             if p.contains("{id}") || *p == "/v1/labels" {
@@ -187,20 +189,11 @@ async fn another_tenant_gets_nothing_from_any_route(app: TestApp) {
     }
     assert!(successes.is_empty(), "cross-tenant access: {successes:#?}");
     // and tenant-a's data is untouched
-    let after = app
-        .get(&format!("/v1/queues/{}", a.queue), &admin("tenant-a"))
-        .await
-        .expect(StatusCode::OK);
+    let after = app.get(&format!("/v1/queues/{}", a.queue), &admin("tenant-a")).await.expect(StatusCode::OK);
     assert_eq!(before, after);
-    let label = app
-        .get(&format!("/v1/labels/{}", a.label), &admin("tenant-a"))
-        .await
-        .expect(StatusCode::OK);
+    let label = app.get(&format!("/v1/labels/{}", a.label), &admin("tenant-a")).await.expect(StatusCode::OK);
     assert!(label["reviews"].as_array().unwrap().is_empty());
-    let toks = app
-        .get("/v1/tokens", &admin("tenant-a"))
-        .await
-        .expect(StatusCode::OK);
+    let toks = app.get("/v1/tokens", &admin("tenant-a")).await.expect(StatusCode::OK);
     assert!(toks["items"][0]["revoked_at"].is_null());
 }
 
@@ -215,11 +208,7 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
         let me = token(&tenant, "me", role);
         let c = app.claim(&q, &me).await.expect(StatusCode::OK);
         let l = app
-            .post(
-                "/v1/labels",
-                &me,
-                json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}),
-            )
+            .post("/v1/labels", &me, json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}))
             .await;
         let label = l.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_string();
         let c = app.claim(&q, &me).await.expect(StatusCode::OK);
@@ -227,18 +216,19 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
             .post("/v1/tokens", &admin_tok, json!({"name": "n", "role": "labeler"}))
             .await
             .expect(StatusCode::CREATED);
+        let (export, import) = export_and_import(&app, &admin_tok, &q).await;
         let f = Fixture {
             queue: q,
             assignment: assignment_id(&c),
             label,
             token_id: t["info"]["id"].as_str().unwrap().into(),
+            export,
+            import,
         };
         for (m, p, min) in ROUTES {
             let Some(min) = min else { continue };
             // release last so the lease stays usable for the other routes
-            let r = app
-                .call(method(m), &fill(p, &f), Some(&me), body_for(m, p, &f))
-                .await;
+            let r = app.call(method(m), &fill(p, &f), Some(&me), body_for(m, p, &f)).await;
             let allowed = role >= *min;
             let ok = if allowed {
                 r.status.is_success() || r.status == StatusCode::CONFLICT
@@ -254,12 +244,9 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
 }
 
 async fn every_private_route_needs_a_token(app: TestApp) {
-    let f = Fixture {
-        queue: uuid::Uuid::now_v7().to_string(),
-        assignment: uuid::Uuid::now_v7().to_string(),
-        label: uuid::Uuid::now_v7().to_string(),
-        token_id: uuid::Uuid::now_v7().to_string(),
-    };
+    let id = || uuid::Uuid::now_v7().to_string();
+    let f =
+        Fixture { queue: id(), assignment: id(), label: id(), token_id: id(), export: id(), import: id() };
     for (m, p, min) in ROUTES {
         let r = app.call(method(m), &fill(p, &f), None, body_for(m, p, &f)).await;
         match min {
@@ -287,12 +274,7 @@ fn claims(over: Value) -> Value {
 }
 
 fn hs(c: &Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        c,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), c, &EncodingKey::from_secret(secret)).unwrap()
 }
 
 async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
@@ -300,21 +282,11 @@ async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
     let good = hs(&claims(json!({})), &SECRET);
     app.get("/v1/me", &good).await.expect(StatusCode::OK);
 
-    let rsa_pub = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rsa-public.pem"
-    ))
-    .unwrap();
-    let rsa_priv = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/rsa-private.pem"
-    ))
-    .unwrap();
-    let alg_none = format!(
-        "{}.{}.",
-        b64(&json!({"alg": "none", "typ": "JWT"})),
-        b64(&claims(json!({})))
-    );
+    let rsa_pub =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rsa-public.pem")).unwrap();
+    let rsa_priv =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rsa-private.pem")).unwrap();
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims(json!({}))));
     let rs256 = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
         &claims(json!({})),
@@ -324,17 +296,11 @@ async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
     let cases = [
         ("alg none", alg_none),
         ("wrong key", hs(&claims(json!({})), &[9u8; 32])),
-        (
-            "HS256 signed with the RSA public key",
-            hs(&claims(json!({})), &rsa_pub),
-        ),
+        ("HS256 signed with the RSA public key", hs(&claims(json!({})), &rsa_pub)),
         ("RS256 token on an HS256 deployment", rs256),
         ("expired", hs(&claims(json!({"exp": now - 3600})), &SECRET)),
         ("no exp", hs(&claims(json!({"exp": null})), &SECRET)),
-        (
-            "exp as a string",
-            hs(&claims(json!({"exp": (now + 600).to_string()})), &SECRET),
-        ),
+        ("exp as a string", hs(&claims(json!({"exp": (now + 600).to_string()})), &SECRET)),
         ("wrong aud", hs(&claims(json!({"aud": "other"})), &SECRET)),
         ("no aud", hs(&claims(json!({"aud": null})), &SECRET)),
         ("wrong iss", hs(&claims(json!({"iss": "evil"})), &SECRET)),
@@ -344,12 +310,7 @@ async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
         ("bad tenant", hs(&claims(json!({"tenant": "a b/c"})), &SECRET)),
         ("tampered payload", {
             let parts: Vec<&str> = good.split('.').collect();
-            format!(
-                "{}.{}.{}",
-                parts[0],
-                b64(&claims(json!({"tenant": "other"}))),
-                parts[2]
-            )
+            format!("{}.{}.{}", parts[0], b64(&claims(json!({"tenant": "other"}))), parts[2])
         }),
         ("garbage", "not.a.jwt".to_string()),
         (
@@ -358,34 +319,23 @@ async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
         ),
     ];
     for (name, tok) in cases {
-        app.get("/v1/me", &tok)
-            .await
-            .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        app.get("/v1/me", &tok).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
         let _ = name;
     }
     // a valid token with no Anvil role is authenticated but may do nothing
-    let r = app
-        .get("/v1/me", &hs(&claims(json!({"roles": ["viewer"]})), &SECRET))
-        .await;
+    let r = app.get("/v1/me", &hs(&claims(json!({"roles": ["viewer"]})), &SECRET)).await;
     r.expect_error(StatusCode::FORBIDDEN, "forbidden");
     // the header must be a bearer
-    let req = Request::get("/v1/me")
-        .header("authorization", format!("Basic {good}"))
-        .body(Body::empty())
-        .unwrap();
-    app.send(req)
-        .await
-        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let req =
+        Request::get("/v1/me").header("authorization", format!("Basic {good}")).body(Body::empty()).unwrap();
+    app.send(req).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
     let admin = admin("t1");
     let q = app.queue(&admin, "q", 1, simple_schema()).await;
     let raw = |m: Method, path: &str, ct: Option<&str>, body: Vec<u8>| {
-        let mut b = Request::builder()
-            .method(m)
-            .uri(path)
-            .header("authorization", format!("Bearer {admin}"));
+        let mut b = Request::builder().method(m).uri(path).header("authorization", format!("Bearer {admin}"));
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }
@@ -395,34 +345,21 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
     app.send(raw(Method::POST, "/v1/queues", json_ct, b"{\"name\": ".to_vec()))
         .await
         .expect_error(StatusCode::BAD_REQUEST, "malformed_json");
-    app.send(raw(
-        Method::POST,
-        "/v1/queues",
-        Some("text/plain"),
-        b"{}".to_vec(),
-    ))
-    .await
-    .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    app.send(raw(Method::POST, "/v1/queues", Some("text/plain"), b"{}".to_vec()))
+        .await
+        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     app.send(raw(Method::POST, "/v1/queues", None, b"{}".to_vec()))
         .await
         .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     app.send(raw(Method::POST, "/v1/queues", json_ct, b"[]".to_vec()))
         .await
         .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
-    app.post(
-        "/v1/queues",
-        &admin,
-        json!({"name": "x", "schema": simple_schema(), "tenant_id": "other"}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
-    app.post(
-        "/v1/queues",
-        &admin,
-        json!({"name": "x", "overlap": "two", "schema": simple_schema()}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    app.post("/v1/queues", &admin, json!({"name": "x", "schema": simple_schema(), "tenant_id": "other"}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    app.post("/v1/queues", &admin, json!({"name": "x", "overlap": "two", "schema": simple_schema()}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
     app.post(
         "/v1/queues",
         &admin,
@@ -457,20 +394,13 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
             (0..400).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])),
         )))
         .unwrap();
-    app.send(chunked)
-        .await
-        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+    app.send(chunked).await.expect_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
     // too many samples, duplicate external ids, non-object payloads
-    let many: Vec<Value> = (0..1001)
-        .map(|i| json!({"external_id": format!("e{i}"), "payload": {"t": 1}}))
-        .collect();
-    app.post(
-        &format!("/v1/queues/{q}/samples"),
-        &admin,
-        json!({"samples": many}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let many: Vec<Value> =
+        (0..1001).map(|i| json!({"external_id": format!("e{i}"), "payload": {"t": 1}})).collect();
+    app.post(&format!("/v1/queues/{q}/samples"), &admin, json!({"samples": many}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let r = app
         .post(
             &format!("/v1/queues/{q}/samples"),
@@ -482,35 +412,17 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
     r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     // unknown ids and unparsable ids are 404; unknown routes and methods get the envelope
     let unknown = uuid::Uuid::now_v7();
-    app.get(&format!("/v1/queues/{unknown}"), &admin)
+    app.get(&format!("/v1/queues/{unknown}"), &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.get("/v1/queues/not-a-uuid", &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.get(&format!("/v1/labels/{unknown}"), &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.claim(&unknown.to_string(), &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.post("/v1/labels", &admin, json!({"assignment_id": unknown, "payload": {}}))
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.get("/v1/queues/not-a-uuid", &admin)
+    app.post("/v1/labels", &admin, json!({"assignment_id": "nope", "payload": {}}))
         .await
-        .expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.get(&format!("/v1/labels/{unknown}"), &admin)
-        .await
-        .expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.claim(&unknown.to_string(), &admin)
-        .await
-        .expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.post(
-        "/v1/labels",
-        &admin,
-        json!({"assignment_id": unknown, "payload": {}}),
-    )
-    .await
-    .expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.post(
-        "/v1/labels",
-        &admin,
-        json!({"assignment_id": "nope", "payload": {}}),
-    )
-    .await
-    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
-    app.get("/v1/nothing-here", &admin)
-        .await
-        .expect_error(StatusCode::NOT_FOUND, "not_found");
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body");
+    app.get("/v1/nothing-here", &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
     app.call(Method::DELETE, "/v1/queues", Some(&admin), None)
         .await
         .expect_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
@@ -528,43 +440,22 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
 async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app: TestApp) {
     fixture(&app, "rls-a").await;
     fixture(&app, "rls-b").await;
-    let Backend::Postgres(pool) = &app.backend else {
-        panic!("a Postgres test")
-    };
+    let Backend::Postgres(pool) = &app.backend else { panic!("a Postgres test") };
     let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SET LOCAL ROLE anvil_app")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM labels")
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query("SET LOCAL ROLE anvil_app").execute(&mut *tx).await.unwrap();
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM labels").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(none, 0, "no tenant set must show no rows");
-    sqlx::query("SELECT set_config('app.tenant_id', 'rls-a', true)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    for table in [
-        "queues",
-        "samples",
-        "assignments",
-        "labels",
-        "api_tokens",
-        "audit_log",
-    ] {
-        let tenants: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT DISTINCT tenant_id FROM {table}"
-        )))
-        .fetch_all(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'rls-a', true)").execute(&mut *tx).await.unwrap();
+    for table in ["queues", "samples", "assignments", "labels", "api_tokens", "audit_log"] {
+        let tenants: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT DISTINCT tenant_id FROM {table}")))
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
         assert_eq!(tenants, vec!["rls-a".to_string()], "{table}");
     }
     // writing a row of another tenant is refused by the policy
-    let err = sqlx::query("INSERT INTO tenants (id) VALUES ('rls-b-2')")
-        .execute(&mut *tx)
-        .await;
+    let err = sqlx::query("INSERT INTO tenants (id) VALUES ('rls-b-2')").execute(&mut *tx).await;
     assert!(err.is_err());
 }
 

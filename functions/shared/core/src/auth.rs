@@ -142,11 +142,7 @@ fn keys_from_jwks(doc: &str) -> anyhow::Result<Vec<Arc<VerifyKey>>> {
             _ => continue,
         };
         let key = DecodingKey::from_jwk(jwk)?;
-        out.push(Arc::new(VerifyKey {
-            kid: jwk.common.key_id.clone(),
-            alg,
-            key,
-        }));
+        out.push(Arc::new(VerifyKey { kid: jwk.common.key_id.clone(), alg, key }));
     }
     Ok(out)
 }
@@ -156,10 +152,7 @@ impl JwtVerifier {
         let mut static_keys = Vec::new();
         let mut signer = None;
         if let Some(s) = &keys.hs256_secret {
-            anyhow::ensure!(
-                s.expose().len() >= 32,
-                "the HS256 secret must be at least 32 bytes"
-            );
+            anyhow::ensure!(s.expose().len() >= 32, "the HS256 secret must be at least 32 bytes");
             static_keys.push(Arc::new(VerifyKey {
                 kid: None,
                 alg: Algorithm::HS256,
@@ -184,9 +177,7 @@ impl JwtVerifier {
             Some(url) => Some(JwksCache {
                 url: url.clone(),
                 keys: RwLock::new((Vec::new(), None)),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
-                    .build()?,
+                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
             }),
             None => None,
         };
@@ -195,12 +186,7 @@ impl JwtVerifier {
             "no JWT verification key configured (ANVIL_JWT_HS256_SECRET[_FILE], ANVIL_JWT_PUBLIC_KEY_FILE, \
              ANVIL_JWT_JWKS_FILE or ANVIL_JWT_JWKS_URL)"
         );
-        Ok(Self {
-            settings,
-            static_keys,
-            jwks,
-            signer,
-        })
+        Ok(Self { settings, static_keys, jwks, signer })
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -232,14 +218,7 @@ impl JwtVerifier {
             return Ok(());
         }
         guard.1 = Some(Instant::now());
-        let doc = j
-            .http
-            .get(&j.url)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let doc = j.http.get(&j.url).send().await?.error_for_status()?.text().await?;
         guard.0 = keys_from_jwks(&doc)?;
         Ok(())
     }
@@ -306,12 +285,7 @@ impl JwtVerifier {
             .ok_or_else(|| Error::Unauthorized("the token carries no valid subject".into()))?;
         let role = roles_from_claim(claims.get(&self.settings.roles_claim))
             .ok_or_else(|| Error::Forbidden("the token grants no Anvil role".into()))?;
-        Ok(Principal {
-            tenant,
-            subject,
-            role,
-            method: AuthMethod::Jwt,
-        })
+        Ok(Principal { tenant, subject, role, method: AuthMethod::Jwt })
     }
 
     /// Whether this verifier can mint tokens (an HS256 secret is configured).
@@ -327,10 +301,8 @@ impl JwtVerifier {
         role: Role,
         ttl: Duration,
     ) -> anyhow::Result<String> {
-        let key = self
-            .signer
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no HS256 secret configured to sign with"))?;
+        let key =
+            self.signer.as_ref().ok_or_else(|| anyhow::anyhow!("no HS256 secret configured to sign with"))?;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = serde_json::json!({
             "iss": self.settings.issuer,
@@ -341,11 +313,7 @@ impl JwtVerifier {
             self.settings.tenant_claim.clone(): tenant.as_str(),
             self.settings.roles_claim.clone(): [role.as_str()],
         });
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            key,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, key)?)
     }
 }
 
@@ -384,10 +352,7 @@ mod tests {
     use serde_json::json;
 
     fn verifier() -> JwtVerifier {
-        let keys = KeyConfig {
-            hs256_secret: Some(Secret::new(vec![7u8; 32])),
-            ..Default::default()
-        };
+        let keys = KeyConfig { hs256_secret: Some(Secret::new(vec![7u8; 32])), ..Default::default() };
         JwtVerifier::new(AuthSettings::default(), keys).unwrap()
     }
 
@@ -419,14 +384,8 @@ mod tests {
 
     #[test]
     fn the_highest_role_in_the_claim_wins() {
-        assert_eq!(
-            roles_from_claim(Some(&json!(["labeler", "admin", "x"]))),
-            Some(Role::Admin)
-        );
-        assert_eq!(
-            roles_from_claim(Some(&json!("labeler auditor"))),
-            Some(Role::Auditor)
-        );
+        assert_eq!(roles_from_claim(Some(&json!(["labeler", "admin", "x"]))), Some(Role::Admin));
+        assert_eq!(roles_from_claim(Some(&json!("labeler auditor"))), Some(Role::Auditor));
         assert_eq!(roles_from_claim(Some(&json!(["viewer"]))), None);
         assert_eq!(roles_from_claim(None), None);
     }

@@ -92,6 +92,39 @@ pub struct Config {
     #[arg(long, env = "ANVIL_SPA_DIR")]
     pub spa_dir: Option<PathBuf>,
 
+    /// S3 bucket for exports and imports. Empty: the local blob directory `<data dir>/blobs`.
+    #[arg(long, env = "ANVIL_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// S3-compatible endpoint (MinIO, Ceph, Garage, moto); empty for AWS S3.
+    #[arg(long, env = "ANVIL_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style addressing (most S3-compatible stores need it).
+    #[arg(long, env = "ANVIL_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub s3_path_style: bool,
+
+    /// Region of the bucket (defaults to the AWS configuration's region).
+    #[arg(long, env = "ANVIL_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// Public base URL of this server, used in signed links of the local blob directory
+    /// (default: http://<bind address>).
+    #[arg(long, env = "ANVIL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Default lifetime of export download URLs, seconds (at most 604800 = 7 days).
+    #[arg(long, env = "ANVIL_EXPORT_URL_TTL_SECS", default_value_t = 3600)]
+    pub export_url_ttl_secs: u64,
+
+    /// Job pollers run inside `anvil serve` (0: none; run `anvil worker` separately).
+    #[arg(long, env = "ANVIL_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+
+    /// How long a taken job stays locked before another worker may retry it, seconds.
+    #[arg(long, env = "ANVIL_JOB_VISIBILITY_SECS", default_value_t = 900)]
+    pub job_visibility_secs: u64,
+
     /// Log format: `json` (default; for containers and Lambda) or `pretty`.
     #[arg(long, env = "ANVIL_LOG_FORMAT", default_value = "json")]
     pub log_format: String,
@@ -124,9 +157,7 @@ impl Config {
         }
         if let Some(p) = &self.jwt_hs256_secret_file {
             let raw = read(p, "ANVIL_JWT_HS256_SECRET_FILE")?;
-            keys.hs256_secret = Some(Secret::new(
-                String::from_utf8_lossy(&raw).trim().as_bytes().to_vec(),
-            ));
+            keys.hs256_secret = Some(Secret::new(String::from_utf8_lossy(&raw).trim().as_bytes().to_vec()));
         }
         if let Some(p) = &self.jwt_public_key_file {
             keys.public_key_pems.push(read(p, "ANVIL_JWT_PUBLIC_KEY_FILE")?);

@@ -8,8 +8,7 @@ use crate::schema::{check_sample_payload, check_schema};
 fn ident_ok(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '|'))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@' | '|'))
 }
 
 /// A tenant id, as carried by the verified token: 1..=64 characters of `[A-Za-z0-9_.:@|-]`.
@@ -124,29 +123,17 @@ pub fn check_samples(samples: &[NewSample]) -> Result<(), Vec<FieldError>> {
     for (i, s) in samples.iter().enumerate() {
         let id = &s.external_id;
         if id.is_empty() || id.len() > 255 || id.chars().any(char::is_control) {
-            errs.push(FieldError::new(
-                format!("/samples/{i}/external_id"),
-                "1..=255 characters",
-            ));
+            errs.push(FieldError::new(format!("/samples/{i}/external_id"), "1..=255 characters"));
         } else if !seen.insert(id.as_str()) {
-            errs.push(FieldError::new(
-                format!("/samples/{i}/external_id"),
-                "appears twice in this batch",
-            ));
+            errs.push(FieldError::new(format!("/samples/{i}/external_id"), "appears twice in this batch"));
         }
         if let Some(e) = check_sample_payload(&s.payload, &format!("/samples/{i}/payload")) {
             errs.push(e);
         } else if s.payload.to_string().len() > MAX_SAMPLE_PAYLOAD_BYTES {
-            errs.push(FieldError::new(
-                format!("/samples/{i}/payload"),
-                "larger than 256 KiB",
-            ));
+            errs.push(FieldError::new(format!("/samples/{i}/payload"), "larger than 256 KiB"));
         }
         if !(-1_000_000..=1_000_000).contains(&s.priority) {
-            errs.push(FieldError::new(
-                format!("/samples/{i}/priority"),
-                "must be -1000000..=1000000",
-            ));
+            errs.push(FieldError::new(format!("/samples/{i}/priority"), "must be -1000000..=1000000"));
         }
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
@@ -156,10 +143,7 @@ pub fn check_samples(samples: &[NewSample]) -> Result<(), Vec<FieldError>> {
 pub fn check_reason(reason: &str) -> Result<(), Vec<FieldError>> {
     let n = reason.trim().chars().count();
     if n == 0 || reason.chars().count() > 500 {
-        return Err(vec![FieldError::new(
-            "/reason",
-            "give a reason of 1..=500 characters",
-        )]);
+        return Err(vec![FieldError::new("/reason", "give a reason of 1..=500 characters")]);
     }
     Ok(())
 }

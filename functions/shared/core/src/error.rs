@@ -30,10 +30,7 @@ pub enum Error {
 
 impl Error {
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Conflict {
-            code,
-            message: message.into(),
-        }
+        Error::Conflict { code, message: message.into() }
     }
 
     pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {

@@ -8,10 +8,14 @@
 //! - [`config`]: the one configuration struct, parsed from the environment.
 
 pub mod auth;
+pub mod blob;
+pub mod blob_s3;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod files;
 pub mod health;
+pub mod jobs;
 pub mod schema;
 pub mod service;
 pub mod store;

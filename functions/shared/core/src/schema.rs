@@ -24,23 +24,14 @@ fn check_options(opts: &[String], errs: &mut Vec<FieldError>, ptr: String) {
         errs.push(FieldError::new(ptr.clone(), "needs at least one option"));
     }
     if opts.len() > MAX_OPTIONS {
-        errs.push(FieldError::new(
-            ptr.clone(),
-            format!("at most {MAX_OPTIONS} options"),
-        ));
+        errs.push(FieldError::new(ptr.clone(), format!("at most {MAX_OPTIONS} options")));
     }
     let mut seen = HashSet::new();
     for (j, o) in opts.iter().enumerate() {
         if o.is_empty() || o.chars().count() > 200 {
-            errs.push(FieldError::new(
-                format!("{ptr}/{j}"),
-                "options are 1..=200 characters",
-            ));
+            errs.push(FieldError::new(format!("{ptr}/{j}"), "options are 1..=200 characters"));
         } else if !seen.insert(o.as_str()) {
-            errs.push(FieldError::new(
-                format!("{ptr}/{j}"),
-                format!("duplicate option `{o}`"),
-            ));
+            errs.push(FieldError::new(format!("{ptr}/{j}"), format!("duplicate option `{o}`")));
         }
     }
 }
@@ -54,73 +45,45 @@ fn valid_field_name(name: &str) -> bool {
 
 fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
     // Anchored: a text pattern must match the whole value. Size limits keep a hostile pattern cheap.
-    RegexBuilder::new(&format!("^(?:{pattern})$"))
-        .size_limit(1 << 20)
-        .dfa_size_limit(1 << 20)
-        .build()
+    RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).dfa_size_limit(1 << 20).build()
 }
 
 /// Checks a schema definition; `base` is the pointer of the schema in the request body (e.g. `/schema`).
 pub fn check_schema(schema: &LabelSchema, base: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if schema.fields.is_empty() {
-        errs.push(FieldError::new(
-            format!("{base}/fields"),
-            "a schema needs at least one field",
-        ));
+        errs.push(FieldError::new(format!("{base}/fields"), "a schema needs at least one field"));
     }
     if schema.fields.len() > MAX_FIELDS {
-        errs.push(FieldError::new(
-            format!("{base}/fields"),
-            format!("at most {MAX_FIELDS} fields"),
-        ));
+        errs.push(FieldError::new(format!("{base}/fields"), format!("at most {MAX_FIELDS} fields")));
     }
     if schema.instructions.chars().count() > 20_000 {
-        errs.push(FieldError::new(
-            format!("{base}/instructions"),
-            "at most 20000 characters",
-        ));
+        errs.push(FieldError::new(format!("{base}/instructions"), "at most 20000 characters"));
     }
     let mut names = HashSet::new();
     for (i, f) in schema.fields.iter().enumerate() {
         let p = format!("{base}/fields/{i}");
         if !valid_field_name(&f.name) {
-            errs.push(FieldError::new(
-                format!("{p}/name"),
-                "must match [a-z][a-z0-9_]{0,63}",
-            ));
+            errs.push(FieldError::new(format!("{p}/name"), "must match [a-z][a-z0-9_]{0,63}"));
         } else if !names.insert(f.name.as_str()) {
-            errs.push(FieldError::new(
-                format!("{p}/name"),
-                format!("duplicate field name `{}`", f.name),
-            ));
+            errs.push(FieldError::new(format!("{p}/name"), format!("duplicate field name `{}`", f.name)));
         }
         if f.title.chars().count() > 200 {
             errs.push(FieldError::new(format!("{p}/title"), "at most 200 characters"));
         }
         match &f.kind {
             FieldKind::SingleChoice { options } => check_options(options, &mut errs, format!("{p}/options")),
-            FieldKind::MultiChoice {
-                options,
-                min_selected,
-                max_selected,
-            } => {
+            FieldKind::MultiChoice { options, min_selected, max_selected } => {
                 check_options(options, &mut errs, format!("{p}/options"));
                 if let (Some(lo), Some(hi)) = (min_selected, max_selected)
                     && lo > hi
                 {
-                    errs.push(FieldError::new(
-                        format!("{p}/min_selected"),
-                        "must not exceed max_selected",
-                    ));
+                    errs.push(FieldError::new(format!("{p}/min_selected"), "must not exceed max_selected"));
                 }
                 if let Some(lo) = min_selected
                     && *lo as usize > options.len()
                 {
-                    errs.push(FieldError::new(
-                        format!("{p}/min_selected"),
-                        "exceeds the number of options",
-                    ));
+                    errs.push(FieldError::new(format!("{p}/min_selected"), "exceeds the number of options"));
                 }
             }
             FieldKind::Boolean | FieldKind::Date => {}
@@ -147,10 +110,7 @@ pub fn check_schema(schema: &LabelSchema, base: &str) -> Vec<FieldError> {
                 if let Some(n) = max_len
                     && (*n == 0 || *n > MAX_TEXT_LEN)
                 {
-                    errs.push(FieldError::new(
-                        format!("{p}/max_len"),
-                        format!("must be 1..={MAX_TEXT_LEN}"),
-                    ));
+                    errs.push(FieldError::new(format!("{p}/max_len"), format!("must be 1..={MAX_TEXT_LEN}")));
                 }
                 if let Some(pat) = pattern
                     && let Err(e) = compile_pattern(pat)
@@ -228,10 +188,7 @@ pub fn schema_hash(schema: &LabelSchema) -> String {
 pub fn validate_label(schema: &LabelSchema, sample: &Value, payload: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let Some(obj) = payload.as_object() else {
-        errs.push(FieldError::new(
-            "/payload",
-            "must be a JSON object with one entry per schema field",
-        ));
+        errs.push(FieldError::new("/payload", "must be a JSON object with one entry per schema field"));
         return errs;
     };
     let known: HashSet<&str> = schema.fields.iter().map(|f| f.name.as_str()).collect();
@@ -265,11 +222,7 @@ fn validate_value(kind: &FieldKind, v: &Value, sample: &Value, p: &str, errs: &m
             Some(s) => err(p.to_string(), format!("`{s}` is not one of the options")),
             None => err(p.to_string(), "must be a string (one of the options)".into()),
         },
-        FieldKind::MultiChoice {
-            options,
-            min_selected,
-            max_selected,
-        } => {
+        FieldKind::MultiChoice { options, min_selected, max_selected } => {
             let Some(items) = v.as_array() else {
                 return err(p.to_string(), "must be an array of options".into());
             };
@@ -354,26 +307,16 @@ fn validate_value(kind: &FieldKind, v: &Value, sample: &Value, p: &str, errs: &m
                 err(p.to_string(), "must be a date YYYY-MM-DD".into());
             }
         }
-        FieldKind::Span {
-            source,
-            labels,
-            allow_overlap,
-        } => {
+        FieldKind::Span { source, labels, allow_overlap } => {
             let Some(items) = v.as_array() else {
                 return err(p.to_string(), "must be an array of {start, end, label}".into());
             };
             if items.len() > MAX_SPANS {
                 return err(p.to_string(), format!("at most {MAX_SPANS} spans"));
             }
-            let text_len = sample
-                .get(source)
-                .and_then(Value::as_str)
-                .map(|t| t.chars().count());
+            let text_len = sample.get(source).and_then(Value::as_str).map(|t| t.chars().count());
             let Some(text_len) = text_len else {
-                return err(
-                    p.to_string(),
-                    format!("the sample has no text property `{source}` to annotate"),
-                );
+                return err(p.to_string(), format!("the sample has no text property `{source}` to annotate"));
             };
             let mut spans: Vec<(usize, Span)> = Vec::new();
             for (i, item) in items.iter().enumerate() {
@@ -396,10 +339,7 @@ fn validate_value(kind: &FieldKind, v: &Value, sample: &Value, p: &str, errs: &m
                     );
                 }
                 if !labels.contains(&sp.label) {
-                    err(
-                        format!("{p}/{i}/label"),
-                        format!("`{}` is not one of the span labels", sp.label),
-                    );
+                    err(format!("{p}/{i}/label"), format!("`{}` is not one of the span labels", sp.label));
                 }
                 spans.push((i, sp));
             }
@@ -498,10 +438,7 @@ mod tests {
     fn required_fields_must_be_present_and_payload_must_be_an_object() {
         let errs = validate_label(&schema(), &sample(), &json!({}));
         assert_eq!(errs.len(), 2);
-        assert_eq!(
-            validate_label(&schema(), &sample(), &json!([1]))[0].pointer,
-            "/payload"
-        );
+        assert_eq!(validate_label(&schema(), &sample(), &json!([1]))[0].pointer, "/payload");
     }
 
     #[test]
@@ -509,16 +446,10 @@ mod tests {
         let base = json!({"sentiment": "pos", "toxic": true});
         let mut p = base.clone();
         p["entities"] = json!([{"start": 0, "end": 18, "label": "PER"}]);
-        assert_eq!(
-            validate_label(&schema(), &sample(), &p)[0].pointer,
-            "/payload/entities/0/end"
-        );
+        assert_eq!(validate_label(&schema(), &sample(), &p)[0].pointer, "/payload/entities/0/end");
         p["entities"] =
             json!([{"start": 0, "end": 5, "label": "PER"}, {"start": 3, "end": 8, "label": "ORG"}]);
-        assert_eq!(
-            validate_label(&schema(), &sample(), &p)[0].pointer,
-            "/payload/entities/1"
-        );
+        assert_eq!(validate_label(&schema(), &sample(), &p)[0].pointer, "/payload/entities/1");
         // offsets count characters, not bytes
         let uni = json!({"text": "Zoë Ünal"});
         p["entities"] = json!([{"start": 4, "end": 8, "label": "PER"}]);
@@ -535,10 +466,7 @@ mod tests {
             {"name": "n", "kind": "number", "min": 5, "max": 1, "step": 0}
         ]}))
         .unwrap();
-        let ptrs: Vec<String> = check_schema(&bad, "/schema")
-            .into_iter()
-            .map(|e| e.pointer)
-            .collect();
+        let ptrs: Vec<String> = check_schema(&bad, "/schema").into_iter().map(|e| e.pointer).collect();
         for p in [
             "/schema/fields/0/name",
             "/schema/fields/1/options",
@@ -557,9 +485,6 @@ mod tests {
         let a = schema();
         let b: LabelSchema = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(schema_hash(&a), schema_hash(&b));
-        assert_eq!(
-            canonical_json(&json!({"b": 1, "a": [true, null]})),
-            r#"{"a":[true,null],"b":1}"#
-        );
+        assert_eq!(canonical_json(&json!({"b": 1, "a": [true, null]})), r#"{"a":[true,null],"b":1}"#);
     }
 }

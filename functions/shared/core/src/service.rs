@@ -9,34 +9,60 @@ use anvil_types::{
     LabelListQuery, PatchQueue, Queue, QueueStats, ReleaseAssignment, Review, ReviewLabel, Role, SubmitLabel,
     TokenInfo,
 };
+use anvil_types::{CreateExport, CreateImport, Export, Import, OpsSummary, TaskState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
+use crate::blob::{BlobStore, FsBlobStore};
 use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
 use crate::schema::validate_label;
-use crate::store::{LabelFilter, NewToken, Store, Submitted};
+use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
 
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
 pub struct Anvil {
     pub store: Arc<dyn Store>,
     pub jwt: Arc<JwtVerifier>,
+    /// Exports, imports and jobs; `None` where a process serves no such routes.
+    pub background: Option<Background>,
 }
+
+/// The ports of background work and their settings.
+#[derive(Clone)]
+pub struct Background {
+    pub tasks: Arc<dyn TaskStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// The local directory store when that is the blob store (its signed URLs are served by Anvil itself).
+    pub local: Option<FsBlobStore>,
+    /// Default lifetime of an export's download URL.
+    pub download_ttl: Duration,
+    /// Lifetime of an import's upload URL.
+    pub upload_ttl: Duration,
+}
+
+/// Longest lifetime of a download URL: 7 days (also S3's limit for presigned URLs).
+pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl std::fmt::Debug for Anvil {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Anvil")
-            .field("store", &self.store.backend())
-            .field("jwt", &self.jwt)
-            .finish()
+        f.debug_struct("Anvil").field("store", &self.store.backend()).field("jwt", &self.jwt).finish()
     }
 }
 
 impl Anvil {
     pub fn new(store: Arc<dyn Store>, jwt: Arc<JwtVerifier>) -> Self {
-        Self { store, jwt }
+        Self { store, jwt, background: None }
+    }
+
+    pub fn with_background(mut self, bg: Background) -> Self {
+        self.background = Some(bg);
+        self
+    }
+
+    fn bg(&self) -> Result<&Background> {
+        self.background.as_ref().ok_or(Error::Unavailable("export and import service"))
     }
 
     /// Verifies a bearer credential: a personal access token or a JWT.
@@ -73,9 +99,7 @@ impl Anvil {
         let all = self.store.list_queues(&p.tenant).await?;
         // Labelers see the queues they can work in; archived ones only matter to auditors and admins.
         Ok(if p.role == Role::Labeler {
-            all.into_iter()
-                .filter(|q| q.state != anvil_types::QueueState::Archived)
-                .collect()
+            all.into_iter().filter(|q| q.state != anvil_types::QueueState::Archived).collect()
         } else {
             all
         })
@@ -104,9 +128,7 @@ impl Anvil {
     ) -> Result<AddSamplesResult> {
         p.require(Role::Admin)?;
         check_samples(&req.samples).map_err(Error::Validation)?;
-        self.store
-            .add_samples(&p.tenant, &p.subject, queue, &req.samples)
-            .await
+        self.store.add_samples(&p.tenant, &p.subject, queue, &req.samples).await
     }
 
     // ---- assignments: every role can label (admins and auditors label too, under their own subject)
@@ -126,23 +148,13 @@ impl Anvil {
 
     pub async fn release(&self, p: &Principal, id: Uuid, req: &ReleaseAssignment) -> Result<Assignment> {
         check_reason(&req.reason).map_err(Error::Validation)?;
-        self.store
-            .release(&p.tenant, &p.subject, id, req.reason.trim())
-            .await
+        self.store.release(&p.tenant, &p.subject, id, req.reason.trim()).await
     }
 
     // ---- labels
 
     pub async fn submit(&self, p: &Principal, req: &SubmitLabel) -> Result<Submitted> {
-        self.store
-            .submit(
-                &p.tenant,
-                &p.subject,
-                req.assignment_id,
-                &req.payload,
-                &validate_label,
-            )
-            .await
+        self.store.submit(&p.tenant, &p.subject, req.assignment_id, &req.payload, &validate_label).await
     }
 
     pub async fn get_label(&self, p: &Principal, id: Uuid) -> Result<Label> {
@@ -163,26 +175,15 @@ impl Anvil {
     ) -> Result<(Vec<Label>, Option<String>)> {
         let limit = q.limit.unwrap_or(anvil_types::DEFAULT_PAGE_SIZE);
         if limit == 0 || limit > anvil_types::MAX_PAGE_SIZE {
-            return Err(Error::BadRequest(format!(
-                "limit must be 1..={}",
-                anvil_types::MAX_PAGE_SIZE
-            )));
+            return Err(Error::BadRequest(format!("limit must be 1..={}", anvil_types::MAX_PAGE_SIZE)));
         }
         let after = match &q.cursor {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
-        let labeler = if p.role == Role::Labeler {
-            Some(p.subject.as_str().to_string())
-        } else {
-            q.labeler.clone()
-        };
-        let f = LabelFilter {
-            sample_id: q.sample_id,
-            labeler,
-            after,
-            limit: limit + 1,
-        };
+        let labeler =
+            if p.role == Role::Labeler { Some(p.subject.as_str().to_string()) } else { q.labeler.clone() };
+        let f = LabelFilter { sample_id: q.sample_id, labeler, after, limit: limit + 1 };
         let mut items = self.store.list_labels(&p.tenant, queue, &f).await?;
         let next = if items.len() > limit as usize {
             items.truncate(limit as usize);
@@ -201,9 +202,7 @@ impl Anvil {
         if req.verdict == anvil_types::Verdict::Reject && req.comment.trim().is_empty() {
             return Err(Error::invalid("/comment", "say why the label is rejected"));
         }
-        self.store
-            .review(&p.tenant, &p.subject, label, req.verdict, req.comment.trim())
-            .await
+        self.store.review(&p.tenant, &p.subject, label, req.verdict, req.comment.trim()).await
     }
 
     // ---- personal access tokens (admin)
@@ -217,17 +216,11 @@ impl Anvil {
         }
         let days = req.expires_in_days.unwrap_or(90);
         if !(1..=3650).contains(&days) {
-            errs.push(anvil_types::FieldError::new(
-                "/expires_in_days",
-                "must be 1..=3650",
-            ));
+            errs.push(anvil_types::FieldError::new("/expires_in_days", "must be 1..=3650"));
         }
         let subject = req.subject.clone().unwrap_or_else(|| format!("pat:{name}"));
         if Subject::parse(&subject).is_none() {
-            errs.push(anvil_types::FieldError::new(
-                "/subject",
-                "1..=255 characters, no control characters",
-            ));
+            errs.push(anvil_types::FieldError::new("/subject", "1..=255 characters, no control characters"));
         }
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
@@ -252,6 +245,75 @@ impl Anvil {
     pub async fn revoke_token(&self, p: &Principal, id: Uuid) -> Result<TokenInfo> {
         p.require(Role::Admin)?;
         self.store.revoke_token(&p.tenant, &p.subject, id).await
+    }
+}
+
+impl Anvil {
+    // ---- exports, imports, operations (admin)
+
+    pub async fn create_export(&self, p: &Principal, queue: Uuid, req: &CreateExport) -> Result<Export> {
+        p.require(Role::Admin)?;
+        if let Some(l) = &req.filter.labeler
+            && (l.is_empty() || l.len() > 255)
+        {
+            return Err(Error::invalid("/filter/labeler", "1..=255 characters"));
+        }
+        if let Some(v) = req.filter.schema_version
+            && v < 1
+        {
+            return Err(Error::invalid("/filter/schema_version", "must be 1 or more"));
+        }
+        let bg = self.bg()?;
+        Ok(bg.tasks.create_export(&p.tenant, &p.subject, queue, req).await?.export)
+    }
+
+    /// An export; when it succeeded, with a download URL valid for `ttl` (default from configuration).
+    pub async fn get_export(&self, p: &Principal, id: Uuid, ttl: Option<Duration>) -> Result<Export> {
+        p.require(Role::Admin)?;
+        let bg = self.bg()?;
+        let ttl = ttl.unwrap_or(bg.download_ttl);
+        if ttl < Duration::from_secs(60) || ttl > MAX_URL_TTL {
+            return Err(Error::BadRequest("ttl_secs must be 60..=604800".into()));
+        }
+        let rec = bg.tasks.get_export(&p.tenant, id).await?;
+        let mut e = rec.export;
+        if e.state == TaskState::Succeeded {
+            let name = format!("anvil-export-{}.{}", e.id.simple(), e.format.as_str());
+            e.download_url = Some(bg.blobs.download_url(&rec.object_key, ttl, &name).await?);
+            e.download_expires_at = Some(OffsetDateTime::now_utc() + ttl);
+        }
+        Ok(e)
+    }
+
+    pub async fn list_exports(&self, p: &Principal, queue: Uuid) -> Result<Vec<Export>> {
+        p.require(Role::Admin)?;
+        Ok(self.bg()?.tasks.list_exports(&p.tenant, queue).await?.into_iter().map(|r| r.export).collect())
+    }
+
+    /// Creates an import and a signed URL to upload its file to.
+    pub async fn create_import(&self, p: &Principal, queue: Uuid, req: &CreateImport) -> Result<Import> {
+        p.require(Role::Admin)?;
+        let bg = self.bg()?;
+        let rec = bg.tasks.create_import(&p.tenant, &p.subject, queue, req.format).await?;
+        let mut i = rec.import;
+        i.upload_url = Some(bg.blobs.upload_url(&rec.object_key, bg.upload_ttl).await?);
+        i.upload_expires_at = Some(OffsetDateTime::now_utc() + bg.upload_ttl);
+        Ok(i)
+    }
+
+    pub async fn start_import(&self, p: &Principal, id: Uuid) -> Result<Import> {
+        p.require(Role::Admin)?;
+        Ok(self.bg()?.tasks.start_import(&p.tenant, &p.subject, id).await?.import)
+    }
+
+    pub async fn get_import(&self, p: &Principal, id: Uuid) -> Result<Import> {
+        p.require(Role::Admin)?;
+        Ok(self.bg()?.tasks.get_import(&p.tenant, id).await?.import)
+    }
+
+    pub async fn ops_summary(&self, p: &Principal) -> Result<OpsSummary> {
+        p.require(Role::Admin)?;
+        self.bg()?.tasks.ops_summary(&p.tenant).await
     }
 }
 

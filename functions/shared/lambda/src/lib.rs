@@ -23,7 +23,7 @@ use anvil_core::service::Anvil;
 use anvil_core::store::Store;
 use anvil_core::store::postgres::{PgStore, app_pool};
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use tracing_subscriber::EnvFilter;
 
 pub use db::DatabaseUrl;
@@ -66,10 +66,50 @@ pub struct LambdaConfig {
 }
 
 impl LambdaConfig {
-    /// Parses the environment. Errors name the offending setting.
+    /// Parses the environment. A variable set to the empty string counts as unset (the template declares
+    /// `DATABASE_URL` and `ANVIL_JWT_HS256_SECRET` blank so `sam local --env-vars env.json` can fill them).
+    /// Errors name the variable.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::try_parse_from(std::iter::empty::<String>())
-            .map_err(|e| anyhow::anyhow!("configuration: {}", e.to_string().trim()))
+        let mut cmd = Self::command();
+        let blank: Vec<clap::Id> = cmd
+            .get_arguments()
+            .filter(|a| a.get_env().and_then(std::env::var_os).is_some_and(|v| v.is_empty()))
+            .map(|a| a.get_id().clone())
+            .collect();
+        for id in blank {
+            cmd = cmd.mut_arg(id, |a| a.env(None::<&str>));
+        }
+        let parsed = cmd
+            .try_get_matches_from_mut(std::iter::empty::<String>())
+            .and_then(|m| Self::from_arg_matches(&m));
+        parsed.map_err(|e| anyhow::anyhow!("{}", config_error(&cmd, &e)))
+    }
+}
+
+/// A clap error in terms of environment variables: `ANVIL_DB_PORT: invalid value ''` rather than
+/// `--db-port <DB_PORT>` and a pointer to `--help` that a function does not have.
+fn config_error(cmd: &clap::Command, e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue};
+    let var = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => cmd
+            .get_arguments()
+            .find(|a| {
+                a.get_long()
+                    .is_some_and(|l| arg.split_whitespace().next() == Some(&format!("--{l}")))
+            })
+            .and_then(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    let value = match e.get(ContextKind::InvalidValue) {
+        Some(ContextValue::String(v)) => format!(" `{v}`"),
+        _ => String::new(),
+    };
+    let first = e.to_string();
+    let first = first.lines().next().unwrap_or_default().trim_start_matches("error: ");
+    match var {
+        Some(var) => format!("configuration: {var}: invalid value{value} ({first})"),
+        None => format!("configuration: {first}"),
     }
 }
 
@@ -156,8 +196,8 @@ fn has_keys(k: &KeyConfig) -> bool {
 /// the JWT verifier and the readiness probes. Migrations are not run here: the `migrate` function does that
 /// before the functions take traffic, as the database owner.
 ///
-/// The health group authenticates nobody, so its function needs no JWT key (and the template grants it none):
-/// without one it gets a throwaway random key that verifies no token.
+/// The health group authenticates nobody, so its function reads no JWT key (the template grants it none, and
+/// it never fetches a JWKS at init): it gets a throwaway random key that verifies no token.
 pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
     logged(build_app_state(cfg, group).await)
 }
@@ -165,7 +205,7 @@ pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<
 async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
     let secrets = secrets_client(cfg).await;
     let jwt = async {
-        if group == RouteGroup::Health && cfg.jwt_secret_arn.is_none() && !cfg.core.has_explicit_keys() {
+        if group == RouteGroup::Health {
             let keys = KeyConfig {
                 hs256_secret: Some(Secret::new(random_secret()?)),
                 ..KeyConfig::default()
@@ -208,4 +248,26 @@ fn logged<T>(res: anyhow::Result<T>) -> anyhow::Result<T> {
         tracing::error!(error = %format!("{e:#}"), "cold start failed");
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_bad_value_is_reported_by_its_environment_variable() {
+        let mut cmd = LambdaConfig::command();
+        let err = cmd.try_get_matches_from_mut(["--db-port", "x"]).unwrap_err();
+        let msg = config_error(&cmd, &err);
+        assert!(msg.starts_with("configuration: ANVIL_DB_PORT: invalid value `x`"), "{msg}");
+        assert!(!msg.contains("--help"), "{msg}");
+    }
+
+    #[test]
+    fn the_settings_have_their_defaults_without_any_variable() {
+        let cfg = LambdaConfig::try_parse_from(std::iter::empty::<String>()).unwrap();
+        assert_eq!(cfg.db_sslmode, "prefer");
+        assert!(cfg.db_secret_arn.is_none() && cfg.jwt_secret_arn.is_none());
+    }
 }

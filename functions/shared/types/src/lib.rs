@@ -54,10 +54,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            pointer: pointer.into(),
-            message: message.into(),
-        }
+        Self { pointer: pointer.into(), message: message.into() }
     }
 }
 
@@ -555,4 +552,194 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub dependencies: Vec<DependencyHealth>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Exports, imports and operations
+// ---------------------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Jsonl,
+    Csv,
+}
+
+impl FileFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileFormat::Jsonl => "jsonl",
+            FileFormat::Csv => "csv",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jsonl" => Some(FileFormat::Jsonl),
+            "csv" => Some(FileFormat::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// Which labels an export holds (all of the queue's labels when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExportFilter {
+    /// Only labels of this labeler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labeler: Option<String>,
+    /// Only labels validated against this schema version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<i32>,
+}
+
+/// `POST /v1/queues/{id}/exports`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateExport {
+    pub format: FileFormat,
+    #[serde(default)]
+    pub filter: ExportFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(TaskState::Pending),
+            "running" => Some(TaskState::Running),
+            "succeeded" => Some(TaskState::Succeeded),
+            "failed" => Some(TaskState::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Export {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub format: FileFormat,
+    pub filter: ExportFilter,
+    pub state: TaskState,
+    /// Labels created up to this instant are in the export (re-running gives the same bytes).
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub snapshot_at: OffsetDateTime,
+    pub rows: Option<i64>,
+    pub bytes: Option<i64>,
+    /// Hex sha256 of the file's bytes.
+    pub sha256: Option<String>,
+    /// Schema version and hash, filter, row count, sha256, snapshot time (also stored next to the file).
+    pub manifest: Option<Value>,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub finished_at: Option<OffsetDateTime>,
+    /// When succeeded: a signed URL to download the file, valid until `download_expires_at`.
+    pub download_url: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub download_expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ExportList {
+    pub items: Vec<Export>,
+}
+
+/// Query of `GET /v1/exports/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Lifetime of the download URL in seconds (60..=604800; default from the server's configuration).
+    pub ttl_secs: Option<u64>,
+}
+
+/// `POST /v1/queues/{id}/imports`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateImport {
+    /// `jsonl`: one `{"external_id", "payload", "priority"?}` per line; `csv`: a header with `external_id`,
+    /// optional `priority`, and the other columns become the payload's string properties.
+    pub format: FileFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ImportRowError {
+    /// 1-based line of the file (the header of a CSV is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Import {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub format: FileFormat,
+    /// `pending` until started, then `running`, `succeeded` (even with row errors) or `failed`.
+    pub state: TaskState,
+    /// PUT the file's bytes here (only in the answer that created the import).
+    pub upload_url: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub upload_expires_at: Option<OffsetDateTime>,
+    pub rows_created: i64,
+    pub rows_existing: i64,
+    pub rows_failed: i64,
+    /// The first 1000 invalid rows.
+    pub errors: Vec<ImportRowError>,
+    pub error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /v1/admin/ops/summary`: the tenant's background work at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OpsSummary {
+    /// Jobs waiting (including those backing off after a failure).
+    pub pending_jobs: i64,
+    /// Pending jobs a worker may take now.
+    pub available_jobs: i64,
+    pub running_jobs: i64,
+    /// Age of the oldest pending job, in seconds (0 when none).
+    pub oldest_pending_age_secs: i64,
+    /// Pending jobs that have failed at least once.
+    pub failed_jobs: i64,
+    /// Jobs that gave up after their last attempt.
+    pub dead_jobs: i64,
+    /// Leases past their expiry not yet reclaimed.
+    pub expired_leases: i64,
+    pub exports_running: i64,
 }

@@ -25,11 +25,7 @@ fn version() -> String {
 /// The process is up.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, body = Health)))]
 async fn live() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        version: version(),
-        dependencies: Vec::new(),
-    })
+    Json(Health { status: "ok".into(), version: version(), dependencies: Vec::new() })
 }
 
 /// Every dependency (database, blob store) answered within 2 s: 200; otherwise 503 with per-dependency detail.
@@ -51,15 +47,8 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     });
     let dependencies = futures::future::join_all(checks).await;
     let ok = dependencies.iter().all(|d| d.ok);
-    let status = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let health = Health {
-        status: if ok { "ok" } else { "unavailable" }.into(),
-        version: version(),
-        dependencies,
-    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let health =
+        Health { status: if ok { "ok" } else { "unavailable" }.into(), version: version(), dependencies };
     (status, Json(health))
 }

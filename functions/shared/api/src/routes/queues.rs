@@ -1,8 +1,8 @@
 //! Route group `queues` (admin): queues, schema versions, samples, stats, personal access tokens, `/v1/me`.
 
 use anvil_types::{
-    AddSamples, AddSamplesResult, CreateQueue, CreateToken, CreatedToken, ErrorEnvelope, Me, PatchQueue,
-    Queue, QueueList, QueueStats, TokenInfo, TokenList,
+    AddSamples, AddSamplesResult, CreateImport, CreateQueue, CreateToken, CreatedToken, ErrorEnvelope,
+    Import, Me, OpsSummary, PatchQueue, Queue, QueueList, QueueStats, TokenInfo, TokenList,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,6 +23,55 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
         .routes(routes!(me))
+        .routes(routes!(create_import))
+        .routes(routes!(get_import))
+        .routes(routes!(start_import))
+        .routes(routes!(ops_summary))
+}
+
+/// Start an import of a large JSONL or CSV file (admin): answers a signed URL to PUT the file to; then
+/// `POST /v1/imports/{id}/start`.
+#[utoipa::path(post, path = "/v1/queues/{id}/imports", tag = "imports", params(("id" = Uuid, Path)),
+    request_body = CreateImport, responses((status = 201, body = Import), (status = 404, body = ErrorEnvelope),
+    (status = 409, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn create_import(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateImport>,
+) -> ApiResult<(StatusCode, Json<Import>)> {
+    record_queue(id);
+    Ok((StatusCode::CREATED, Json(s.anvil.create_import(&p, id, &req).await?)))
+}
+
+/// An import's progress: rows created, already present, failed (with line numbers and reasons).
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Import), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_import(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<Import>> {
+    Ok(Json(s.anvil.get_import(&p, id).await?))
+}
+
+/// Process the uploaded file (admin): 202; starting twice answers the same import.
+#[utoipa::path(post, path = "/v1/imports/{id}/start", tag = "imports", params(("id" = Uuid, Path)),
+    responses((status = 202, body = Import), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn start_import(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<(StatusCode, Json<Import>)> {
+    Ok((StatusCode::ACCEPTED, Json(s.anvil.start_import(&p, id).await?)))
+}
+
+/// Background work of the tenant: pending and available jobs, oldest pending age, failed and dead jobs,
+/// expired leases, exports running (admin).
+#[utoipa::path(get, path = "/v1/admin/ops/summary", tag = "operations", responses((status = 200, body = OpsSummary)),
+    security(("bearer" = [])))]
+async fn ops_summary(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<OpsSummary>> {
+    Ok(Json(s.anvil.ops_summary(&p).await?))
 }
 
 fn record_queue(id: Uuid) {
@@ -48,9 +97,7 @@ async fn create_queue(
 #[utoipa::path(get, path = "/v1/queues", tag = "queues", responses((status = 200, body = QueueList)),
     security(("bearer" = [])))]
 async fn list_queues(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<QueueList>> {
-    Ok(Json(QueueList {
-        items: s.anvil.list_queues(&p).await?,
-    }))
+    Ok(Json(QueueList { items: s.anvil.list_queues(&p).await? }))
 }
 
 /// One queue with its current schema.
@@ -116,9 +163,7 @@ async fn create_token(
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", responses((status = 200, body = TokenList)),
     security(("bearer" = [])))]
 async fn list_tokens(State(s): State<AppState>, Auth(p): Auth) -> ApiResult<Json<TokenList>> {
-    Ok(Json(TokenList {
-        items: s.anvil.list_tokens(&p).await?,
-    }))
+    Ok(Json(TokenList { items: s.anvil.list_tokens(&p).await? }))
 }
 
 /// Revoke a personal access token (admin); revoking twice answers the same.

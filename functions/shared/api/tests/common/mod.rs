@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use anvil_api::{AppState, Limits, app};
 use anvil_core::auth::{AuthSettings, JwtVerifier, KeyConfig, Secret};
+use anvil_core::blob::{FsBlobStore, UrlSigner};
 use anvil_core::domain::{Subject, TenantId};
 use anvil_core::health::{Probe, StoreProbe};
-use anvil_core::service::Anvil;
-use anvil_core::store::Store;
+use anvil_core::jobs::Worker;
+use anvil_core::service::{Anvil, Background};
 use anvil_core::store::postgres::{PgStore, app_pool};
+use anvil_core::store::{Store, TaskStore};
 use anvil_types::Role;
 use axum::Router;
 use axum::body::Body;
@@ -34,21 +36,17 @@ pub struct TestApp {
     pub anvil: Anvil,
     pub store: Arc<dyn Store>,
     pub backend: Backend,
+    pub worker: Worker,
+    pub blob_dir: Arc<tempfile::TempDir>,
 }
 
 pub fn verifier() -> Arc<JwtVerifier> {
-    let keys = KeyConfig {
-        hs256_secret: Some(Secret::new(SECRET.to_vec())),
-        ..Default::default()
-    };
+    let keys = KeyConfig { hs256_secret: Some(Secret::new(SECRET.to_vec())), ..Default::default() };
     Arc::new(JwtVerifier::new(AuthSettings::default(), keys).unwrap())
 }
 
 pub fn limits() -> Limits {
-    Limits {
-        max_body_bytes: 256 * 1024,
-        request_timeout: Duration::from_secs(30),
-    }
+    Limits { max_body_bytes: 256 * 1024, request_timeout: Duration::from_secs(30) }
 }
 
 impl TestApp {
@@ -57,18 +55,17 @@ impl TestApp {
     pub async fn postgres(pool: sqlx::PgPool) -> Self {
         let opts = pool.connect_options().as_ref().clone();
         let app_pool = app_pool(opts, 40, Duration::from_secs(10));
-        let store: Arc<dyn Store> = Arc::new(PgStore::new(app_pool));
-        Self::with_store(store, Backend::Postgres(pool))
+        let store = Arc::new(PgStore::new(app_pool));
+        Self::with_store(store.clone(), store, Backend::Postgres(pool))
     }
 
     /// The app over a fresh SQLite file (the embedded default), with full durability as in production.
     pub async fn sqlite() -> Self {
         use anvil_core::store::sqlite::{Durability, SqliteStore};
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("anvil.db"), Durability::Full)
-            .await
-            .unwrap();
-        Self::with_store(Arc::new(store.clone()), Backend::Sqlite(store, Arc::new(dir)))
+        let store = SqliteStore::open(&dir.path().join("anvil.db"), Durability::Full).await.unwrap();
+        let s = Arc::new(store.clone());
+        Self::with_store(s.clone(), s, Backend::Sqlite(store, Arc::new(dir)))
     }
 
     /// How many samples a load test uses: SQLite has one writer, so its runs are scaled down.
@@ -79,20 +76,31 @@ impl TestApp {
         }
     }
 
-    pub fn with_store(store: Arc<dyn Store>, backend: Backend) -> Self {
-        let anvil = Anvil::new(store.clone(), verifier());
-        let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
-        let state = AppState {
-            anvil: anvil.clone(),
-            probes: Arc::new(probes),
-            limits: limits(),
+    pub fn with_store(store: Arc<dyn Store>, tasks: Arc<dyn TaskStore>, backend: Backend) -> Self {
+        let blob_dir = Arc::new(tempfile::tempdir().unwrap());
+        let fs = FsBlobStore::new(blob_dir.path(), UrlSigner::new(Secret::new(vec![3u8; 32]), "")).unwrap();
+        let bg = Background {
+            tasks: tasks.clone(),
+            blobs: Arc::new(fs.clone()),
+            local: Some(fs.clone()),
+            download_ttl: Duration::from_secs(600),
+            upload_ttl: Duration::from_secs(600),
         };
-        Self {
-            router: app(state),
-            anvil,
-            store,
-            backend,
+        let anvil = Anvil::new(store.clone(), verifier()).with_background(bg);
+        let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+        let state = AppState { anvil: anvil.clone(), probes: Arc::new(probes), limits: limits() };
+        let worker = Worker { store: store.clone(), tasks, blobs: Arc::new(fs) };
+        Self { router: app(state), anvil, store, backend, worker, blob_dir }
+    }
+
+    /// Runs queued jobs until none is due; returns how many ran.
+    pub async fn run_jobs(&self) -> usize {
+        let mut n = 0;
+        while let Some(job) = self.worker.tasks.reserve_job(Duration::from_secs(60)).await.unwrap() {
+            self.worker.run_and_record(&job).await.unwrap();
+            n += 1;
         }
+        n
     }
 
     /// Forces a lease past its expiry (database time), as if the labeler had gone away.
@@ -124,10 +132,9 @@ impl TestApp {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string()))
-                .unwrap(),
+            Some(b) => {
+                req.header("content-type", "application/json").body(Body::from(b.to_string())).unwrap()
+            }
             None => req.body(Body::empty()).unwrap(),
         };
         self.send(req).await
@@ -177,25 +184,13 @@ impl TestApp {
             .map(|i| json!({"external_id": format!("s{i:05}"), "payload": {"text": format!("sample number {i} text")}}))
             .collect();
         for chunk in all.chunks(1000) {
-            let r = self
-                .post(
-                    &format!("/v1/queues/{queue}/samples"),
-                    admin,
-                    json!({"samples": chunk}),
-                )
-                .await;
+            let r = self.post(&format!("/v1/queues/{queue}/samples"), admin, json!({"samples": chunk})).await;
             assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         }
     }
 
     pub async fn claim(&self, queue: &str, token: &str) -> Resp {
-        self.call(
-            Method::POST,
-            &format!("/v1/queues/{queue}/assignments/next"),
-            Some(token),
-            None,
-        )
-        .await
+        self.call(Method::POST, &format!("/v1/queues/{queue}/assignments/next"), Some(token), None).await
     }
 
     /// Every label of a queue, through the paginated API.
@@ -236,11 +231,7 @@ impl Resp {
     pub fn expect_error(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
-        assert!(
-            self.body["error"]["message"].is_string(),
-            "no message: {}",
-            self.body
-        );
+        assert!(self.body["error"]["message"].is_string(), "no message: {}", self.body);
     }
 }
 

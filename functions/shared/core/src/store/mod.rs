@@ -4,7 +4,9 @@
 //! (`crate::service`); rules that must hold under concurrency (leases, overlap, idempotency) live here, in SQL.
 
 pub mod postgres;
+mod postgres_tasks;
 pub mod sqlite;
+mod sqlite_tasks;
 
 use anvil_types::{
     AddSamplesResult, Assignment, Claim, CreateQueue, FieldError, Label, LabelSchema, NewSample, PatchQueue,
@@ -13,6 +15,7 @@ use anvil_types::{
 use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
+
 use uuid::Uuid;
 
 use crate::domain::{Subject, TenantId};
@@ -129,10 +132,9 @@ pub fn new_id() -> Uuid {
 /// The conflict answered when a lease is no longer the caller's to use.
 pub(crate) fn lease_gone(state: anvil_types::AssignmentState) -> crate::Error {
     match state {
-        anvil_types::AssignmentState::Expired => crate::Error::conflict(
-            "lease_expired",
-            "the lease expired and the sample went back to the pool",
-        ),
+        anvil_types::AssignmentState::Expired => {
+            crate::Error::conflict("lease_expired", "the lease expired and the sample went back to the pool")
+        }
         anvil_types::AssignmentState::Released => {
             crate::Error::conflict("lease_released", "the assignment was released")
         }
@@ -143,4 +145,145 @@ pub(crate) fn lease_gone(state: anvil_types::AssignmentState) -> crate::Error {
             crate::Error::conflict("lease_changed", "the lease changed; try again")
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Background work: exports, imports and the jobs that run them
+// ------------------------------------------------------------------------------------------------------------
+
+/// An export as stored, with the object keys the API never shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRecord {
+    pub export: anvil_types::Export,
+    pub tenant: TenantId,
+    pub object_key: String,
+    pub manifest_key: String,
+}
+
+/// What a finished export produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOutcome {
+    pub rows: i64,
+    pub bytes: i64,
+    pub sha256: String,
+    pub manifest: Value,
+}
+
+/// One label as exported, with its sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportRow {
+    pub label_id: Uuid,
+    pub sample_id: Uuid,
+    pub external_id: String,
+    pub sample: Value,
+    pub labeler: String,
+    pub schema_version: i32,
+    pub payload: Value,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRecord {
+    pub import: anvil_types::Import,
+    pub tenant: TenantId,
+    pub object_key: String,
+}
+
+/// Progress of an import job.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ImportProgress {
+    pub created: i64,
+    pub existing: i64,
+    pub failed: i64,
+    pub errors: Vec<anvil_types::ImportRowError>,
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: Uuid,
+    pub tenant: String,
+    pub kind: String,
+    pub payload: Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// `running`, or `succeeded`/`dead` when a redelivered message names a finished job.
+    pub state: String,
+}
+
+/// The port of background work; implemented by the same adapters as [`Store`].
+#[async_trait]
+pub trait TaskStore: Send + Sync + 'static {
+    /// Writes the export and its job in one transaction.
+    async fn create_export(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        req: &anvil_types::CreateExport,
+    ) -> Result<ExportRecord>;
+    async fn get_export(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord>;
+    async fn list_exports(&self, t: &TenantId, queue: Uuid) -> Result<Vec<ExportRecord>>;
+    /// Marks an export running (from pending, running or failed); a succeeded export is left as it is.
+    async fn export_started(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord>;
+    /// Marks a running export succeeded; false when it was already succeeded (a redelivery).
+    async fn export_succeeded(&self, t: &TenantId, id: Uuid, out: &ExportOutcome) -> Result<bool>;
+    async fn export_failed(&self, t: &TenantId, id: Uuid, error: &str) -> Result<()>;
+    /// Labels of a queue created up to `snapshot`, in label id order after `after`.
+    async fn export_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        filter: &anvil_types::ExportFilter,
+        snapshot: OffsetDateTime,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<ExportRow>>;
+
+    async fn create_import(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        format: anvil_types::FileFormat,
+    ) -> Result<ImportRecord>;
+    async fn get_import(&self, t: &TenantId, id: Uuid) -> Result<ImportRecord>;
+    /// Enqueues the import's job (once: starting twice answers the same import).
+    async fn start_import(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<ImportRecord>;
+    async fn import_state(
+        &self,
+        t: &TenantId,
+        id: Uuid,
+        state: anvil_types::TaskState,
+        progress: &ImportProgress,
+        error: Option<&str>,
+    ) -> Result<()>;
+
+    /// Takes the next due job (pollers: Postgres/SQLite job tables), locking it for `visibility`.
+    async fn reserve_job(&self, visibility: std::time::Duration) -> Result<Option<Job>>;
+    /// Loads a job named by a queue message and counts the attempt (SQS worker).
+    async fn begin_job(&self, id: Uuid) -> Result<Option<Job>>;
+    /// Records the outcome; a failure backs off, or ends the job (`dead`) after its last attempt or when
+    /// `give_up` (a permanent failure).
+    async fn finish_job(
+        &self,
+        id: Uuid,
+        error: Option<&str>,
+        backoff: std::time::Duration,
+        give_up: bool,
+    ) -> Result<String>;
+    async fn undispatched_jobs(&self, limit: i32) -> Result<Vec<Job>>;
+    async fn mark_dispatched(&self, ids: &[Uuid]) -> Result<u64>;
+    async fn ops_summary(&self, t: &TenantId) -> Result<anvil_types::OpsSummary>;
+}
+
+/// The object keys of an export.
+pub fn export_keys(t: &TenantId, id: Uuid, format: anvil_types::FileFormat) -> (String, String) {
+    let dir = format!("exports/{}/{}", t.as_str(), id.simple());
+    (format!("{dir}/labels.{}", format.as_str()), format!("{dir}/manifest.json"))
+}
+
+/// The object key of an import's upload.
+pub fn import_key(t: &TenantId, id: Uuid, format: anvil_types::FileFormat) -> String {
+    format!("imports/{}/{}.{}", t.as_str(), id.simple(), format.as_str())
 }

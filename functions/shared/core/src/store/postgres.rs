@@ -68,7 +68,7 @@ impl PgStore {
     }
 
     /// Opens a transaction scoped to a tenant (for RLS).
-    async fn tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
+    pub(super) async fn tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
             .bind(t.as_str())
@@ -167,7 +167,7 @@ fn token_from(r: &PgRow) -> Result<TokenInfo> {
     })
 }
 
-async fn audit(
+pub(super) async fn audit(
     tx: &mut Transaction<'static, Postgres>,
     t: &TenantId,
     actor: &Subject,
@@ -189,7 +189,11 @@ async fn audit(
     Ok(())
 }
 
-async fn load_queue(tx: &mut Transaction<'static, Postgres>, t: &TenantId, id: Uuid) -> Result<Queue> {
+pub(super) async fn load_queue(
+    tx: &mut Transaction<'static, Postgres>,
+    t: &TenantId,
+    id: Uuid,
+) -> Result<Queue> {
     let sql = format!(
         "SELECT {QUEUE_COLS} FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = \
          q.schema_version WHERE q.id = $1 AND q.tenant_id = $2"
@@ -370,11 +374,7 @@ async fn try_claim(
     cursor: Option<(i32, i64, Uuid)>,
 ) -> Result<Option<Claim>> {
     let st = statements();
-    let sql = if cursor.is_some() {
-        &st.after_cursor
-    } else {
-        &st.front
-    };
+    let sql = if cursor.is_some() { &st.after_cursor } else { &st.front };
     let (c_rank, c_key, c_id) = cursor.unwrap_or((0, 0, Uuid::nil()));
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
         .bind(t.as_str())
@@ -477,15 +477,7 @@ impl Store for PgStore {
         .bind(actor.as_str())
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            t,
-            actor,
-            "queue.create",
-            id.to_string(),
-            json!({"name": q.name}),
-        )
-        .await?;
+        audit(&mut tx, t, actor, "queue.create", id.to_string(), json!({"name": q.name})).await?;
         let out = load_queue(&mut tx, t, id).await?;
         tx.commit().await?;
         Ok(out)
@@ -497,10 +489,7 @@ impl Store for PgStore {
             "SELECT {QUEUE_COLS} FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = \
              q.schema_version WHERE q.tenant_id = $1 ORDER BY q.created_at, q.id LIMIT 1000"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(t.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t.as_str()).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         rows.iter().map(queue_from).collect()
     }
@@ -527,10 +516,7 @@ impl Store for PgStore {
             && p.state.is_none_or(|s| s == QueueState::Archived)
             && *p != PatchQueue::default()
         {
-            return Err(Error::conflict(
-                "queue_archived",
-                "an archived queue can only be unarchived",
-            ));
+            return Err(Error::conflict("queue_archived", "an archived queue can only be unarchived"));
         }
         if let Some(schema) = &p.schema {
             let current: Value =
@@ -654,10 +640,7 @@ impl Store for PgStore {
                 .await?;
         let (overlap, policy, state) = q.ok_or(Error::NotFound("queue"))?;
         if state == "archived" {
-            return Err(Error::conflict(
-                "queue_archived",
-                "samples cannot be added to an archived queue",
-            ));
+            return Err(Error::conflict("queue_archived", "samples cannot be added to an archived queue"));
         }
         let ids: Vec<Uuid> = samples.iter().map(|_| new_id()).collect();
         let ext: Vec<&str> = samples.iter().map(|s| s.external_id.as_str()).collect();
@@ -705,10 +688,7 @@ impl Store for PgStore {
         )
         .await?;
         tx.commit().await?;
-        Ok(AddSamplesResult {
-            created,
-            existing: total - created,
-        })
+        Ok(AddSamplesResult { created, existing: total - created })
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
@@ -858,10 +838,8 @@ impl Store for PgStore {
     }
 
     async fn reclaim_expired(&self, limit: i32) -> Result<u64> {
-        let n: i32 = sqlx::query_scalar("SELECT anvil_reclaim_expired($1)")
-            .bind(limit)
-            .fetch_one(&self.pool)
-            .await?;
+        let n: i32 =
+            sqlx::query_scalar("SELECT anvil_reclaim_expired($1)").bind(limit).fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -1022,15 +1000,8 @@ impl Store for PgStore {
         .bind(comment)
         .fetch_one(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            t,
-            reviewer,
-            "label.review",
-            label.to_string(),
-            json!({"verdict": verdict.as_str()}),
-        )
-        .await?;
+        audit(&mut tx, t, reviewer, "label.review", label.to_string(), json!({"verdict": verdict.as_str()}))
+            .await?;
         tx.commit().await?;
         review_from(&row)
     }
@@ -1057,15 +1028,8 @@ impl Store for PgStore {
         .fetch_one(&mut *tx)
         .await?;
         let info = token_from(&row)?;
-        audit(
-            &mut tx,
-            t,
-            actor,
-            "token.create",
-            info.id.to_string(),
-            json!({"role": tok.role.as_str()}),
-        )
-        .await?;
+        audit(&mut tx, t, actor, "token.create", info.id.to_string(), json!({"role": tok.role.as_str()}))
+            .await?;
         tx.commit().await?;
         Ok(info)
     }
@@ -1110,23 +1074,17 @@ impl Store for PgStore {
         let tenant: String = r.try_get("tenant_id")?;
         let subject: String = r.try_get("subject")?;
         let role: String = r.try_get("role")?;
-        Ok(
-            match (
-                TenantId::parse(&tenant),
-                Subject::parse(&subject),
-                Role::parse(&role),
-            ) {
-                (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
-                    tenant,
-                    id: r.try_get("id")?,
-                    role,
-                    subject,
-                    expires_at: r.try_get("expires_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                }),
-                _ => None,
-            },
-        )
+        Ok(match (TenantId::parse(&tenant), Subject::parse(&subject), Role::parse(&role)) {
+            (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
+                tenant,
+                id: r.try_get("id")?,
+                role,
+                subject,
+                expires_at: r.try_get("expires_at")?,
+                revoked_at: r.try_get("revoked_at")?,
+            }),
+            _ => None,
+        })
     }
 }
 

@@ -81,10 +81,7 @@ impl SqliteStore {
 
     /// Parses `sqlite://path` (or a bare path).
     pub fn path_from_url(url: &str) -> anyhow::Result<std::path::PathBuf> {
-        let p = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let p = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         let p = p.split('?').next().unwrap_or(p);
         anyhow::ensure!(!p.is_empty(), "DATABASE_URL names no SQLite file");
         Ok(std::path::PathBuf::from_str(p)?)
@@ -95,11 +92,15 @@ impl SqliteStore {
         &self.writer
     }
 
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(super) fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
+
+    pub(super) async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.writer.begin().await?)
     }
 
-    async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
+    pub(super) async fn read(&self) -> Result<Transaction<'static, Sqlite>> {
         Ok(self.readers.begin().await?)
     }
 }
@@ -112,17 +113,17 @@ pub fn now_ms() -> i64 {
     i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn ts(ms: i64) -> OffsetDateTime {
+pub(super) fn ts(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn uid(r: &SqliteRow, col: &str) -> Result<Uuid> {
+pub(super) fn uid(r: &SqliteRow, col: &str) -> Result<Uuid> {
     let s: String = r.try_get(col)?;
     Uuid::parse_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
 }
 
-fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
+pub(super) fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
     let s: String = r.try_get(col)?;
     serde_json::from_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad json in {col}: {e}")))
 }
@@ -215,7 +216,7 @@ fn token_from(r: &SqliteRow) -> Result<TokenInfo> {
     })
 }
 
-async fn audit(
+pub(super) async fn audit(
     tx: &mut Transaction<'static, Sqlite>,
     t: &TenantId,
     actor: &Subject,
@@ -238,15 +239,17 @@ async fn audit(
     Ok(())
 }
 
-async fn load_queue(tx: &mut Transaction<'static, Sqlite>, t: &TenantId, id: Uuid) -> Result<Queue> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{QUEUE_SQL} WHERE q.id = ? AND q.tenant_id = ?"
-    )))
-    .bind(id.to_string())
-    .bind(t.as_str())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(Error::NotFound("queue"))?;
+pub(super) async fn load_queue(
+    tx: &mut Transaction<'static, Sqlite>,
+    t: &TenantId,
+    id: Uuid,
+) -> Result<Queue> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{QUEUE_SQL} WHERE q.id = ? AND q.tenant_id = ?")))
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("queue"))?;
     queue_from(&row)
 }
 
@@ -309,12 +312,10 @@ async fn attach_reviews(tx: &mut Transaction<'static, Sqlite>, labels: &mut [Lab
 }
 
 async fn existing_label(tx: &mut Transaction<'static, Sqlite>, assignment: Uuid) -> Result<Option<Label>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{LABEL_SQL} WHERE l.assignment_id = ?"
-    )))
-    .bind(assignment.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{LABEL_SQL} WHERE l.assignment_id = ?")))
+        .bind(assignment.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
     row.as_ref().map(label_from).transpose()
 }
 
@@ -390,13 +391,11 @@ async fn try_claim(
         .fetch_optional(&mut **tx)
         .await?,
         None => {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "{base} ORDER BY s.rank, s.order_key, s.id LIMIT 1"
-            )))
-            .bind(&q)
-            .bind(c.labeler.as_str())
-            .fetch_optional(&mut **tx)
-            .await?
+            sqlx::query(sqlx::AssertSqlSafe(format!("{base} ORDER BY s.rank, s.order_key, s.id LIMIT 1")))
+                .bind(&q)
+                .bind(c.labeler.as_str())
+                .fetch_optional(&mut **tx)
+                .await?
         }
     };
     let Some(row) = row else { return Ok(None) };
@@ -519,13 +518,11 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await;
         if let Err(e) = res {
-            return Err(
-                if is_unique_violation(&e, "queues_tenant_name_key") || is_sqlite_unique(&e) {
-                    Error::conflict("name_taken", format!("a queue named `{}` already exists", q.name))
-                } else {
-                    e.into()
-                },
-            );
+            return Err(if is_unique_violation(&e, "queues_tenant_name_key") || is_sqlite_unique(&e) {
+                Error::conflict("name_taken", format!("a queue named `{}` already exists", q.name))
+            } else {
+                e.into()
+            });
         }
         sqlx::query(
             "INSERT INTO schema_versions (tenant_id, queue_id, version, schema, hash, created_by, created_at)
@@ -539,15 +536,7 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            t,
-            actor,
-            "queue.create",
-            id.to_string(),
-            json!({"name": q.name}),
-        )
-        .await?;
+        audit(&mut tx, t, actor, "queue.create", id.to_string(), json!({"name": q.name})).await?;
         let out = load_queue(&mut tx, t, id).await?;
         tx.commit().await?;
         Ok(out)
@@ -579,10 +568,7 @@ impl Store for SqliteStore {
             && p.state.is_none_or(|s| s == QueueState::Archived)
             && *p != PatchQueue::default()
         {
-            return Err(Error::conflict(
-                "queue_archived",
-                "an archived queue can only be unarchived",
-            ));
+            return Err(Error::conflict("queue_archived", "an archived queue can only be unarchived"));
         }
         let mut version = cur.schema_version;
         let now = now_ms();
@@ -700,10 +686,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         let q = load_queue(&mut tx, t, queue).await?;
         if q.state == QueueState::Archived {
-            return Err(Error::conflict(
-                "queue_archived",
-                "samples cannot be added to an archived queue",
-            ));
+            return Err(Error::conflict("queue_archived", "samples cannot be added to an archived queue"));
         }
         let now = now_ms();
         let qid = queue.to_string();
@@ -756,20 +739,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         let total = i64::try_from(samples.len()).unwrap_or(i64::MAX);
-        audit(
-            &mut tx,
-            t,
-            actor,
-            "samples.add",
-            qid,
-            json!({"created": created, "sent": total}),
-        )
-        .await?;
+        audit(&mut tx, t, actor, "samples.add", qid, json!({"created": created, "sent": total})).await?;
         tx.commit().await?;
-        Ok(AddSamplesResult {
-            created,
-            existing: total - created,
-        })
+        Ok(AddSamplesResult { created, existing: total - created })
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
@@ -838,11 +810,7 @@ impl Store for SqliteStore {
                 found = try_claim(
                     &mut tx,
                     &ctx,
-                    Some((
-                        c.try_get("rank")?,
-                        c.try_get("order_key")?,
-                        c.try_get("sample_id")?,
-                    )),
+                    Some((c.try_get("rank")?, c.try_get("order_key")?, c.try_get("sample_id")?)),
                 )
                 .await?;
             }
@@ -1019,14 +987,12 @@ impl Store for SqliteStore {
 
     async fn get_label(&self, t: &TenantId, id: Uuid) -> Result<Label> {
         let mut tx = self.read().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{LABEL_SQL} WHERE l.id = ? AND l.tenant_id = ?"
-        )))
-        .bind(id.to_string())
-        .bind(t.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("label"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{LABEL_SQL} WHERE l.id = ? AND l.tenant_id = ?")))
+            .bind(id.to_string())
+            .bind(t.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound("label"))?;
         let mut labels = vec![label_from(&row)?];
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
@@ -1088,15 +1054,8 @@ impl Store for SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            t,
-            reviewer,
-            "label.review",
-            label.to_string(),
-            json!({"verdict": verdict.as_str()}),
-        )
-        .await?;
+        audit(&mut tx, t, reviewer, "label.review", label.to_string(), json!({"verdict": verdict.as_str()}))
+            .await?;
         tx.commit().await?;
         Ok(Review {
             id,
@@ -1134,21 +1093,12 @@ impl Store for SqliteStore {
         .bind(expires)
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            t,
-            actor,
-            "token.create",
-            id.to_string(),
-            json!({"role": tok.role.as_str()}),
-        )
-        .await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+        audit(&mut tx, t, actor, "token.create", id.to_string(), json!({"role": tok.role.as_str()})).await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?")))
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         token_from(&row)
     }
@@ -1180,12 +1130,11 @@ impl Store for SqliteStore {
             return Err(Error::NotFound("token"));
         }
         audit(&mut tx, t, actor, "token.revoke", id.to_string(), json!({})).await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?"
-        )))
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {TOKEN_COLS} FROM api_tokens WHERE id = ?")))
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
         tx.commit().await?;
         token_from(&row)
     }
@@ -1201,23 +1150,17 @@ impl Store for SqliteStore {
         let tenant: String = r.try_get("tenant_id")?;
         let subject: String = r.try_get("subject")?;
         let role: String = r.try_get("role")?;
-        Ok(
-            match (
-                TenantId::parse(&tenant),
-                Subject::parse(&subject),
-                Role::parse(&role),
-            ) {
-                (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
-                    tenant,
-                    id: uid(&r, "id")?,
-                    role,
-                    subject,
-                    expires_at: ts(r.try_get("expires_at")?),
-                    revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
-                }),
-                _ => None,
-            },
-        )
+        Ok(match (TenantId::parse(&tenant), Subject::parse(&subject), Role::parse(&role)) {
+            (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
+                tenant,
+                id: uid(&r, "id")?,
+                role,
+                subject,
+                expires_at: ts(r.try_get("expires_at")?),
+                revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
+            }),
+            _ => None,
+        })
     }
 }
 

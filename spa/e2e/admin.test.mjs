@@ -94,6 +94,13 @@ test('an admin creates a queue with a schema, adds samples, sees stats, pauses a
   const paused = await api(server, server.tokens.alice, 'POST', `/v1/queues/${queueId}/assignments/next`);
   assert.equal(paused.status, 204, 'a paused queue hands out nothing');
   await screenshot(page, '18-admin-queue-paused');
+  // A labeler opening the paused queue gets the calm "all done" screen, not an error.
+  const labeler = await newPage(browser);
+  await signIn(labeler.page, server, server.tokens.alice);
+  await labeler.page.goto(`${server.url}/queues/${queueId}/label`);
+  await labeler.page.locator('.label-page[data-state=done] .done').waitFor();
+  await screenshot(labeler.page, '18-label-all-done');
+  await labeler.context.close();
   await page.getByRole('button', { name: 'Resume queue' }).click();
   await page.locator('[data-queue-state=active]').waitFor();
 

@@ -251,22 +251,74 @@ test('a labeler labels 20 samples with the keyboard only, and the API returns ex
   assert.deepEqual(problems.filter((p) => !/status of 4\d\d/.test(p)), [], 'no script errors');
 });
 
-test('a second labeler works at tablet width and gives the first samples their second label', async () => {
+/** Drags the mouse over chars [start, end) of the sample text (an unlabeled stretch of it). */
+async function dragSelect(page, start, end) {
+  const box = await page.evaluate(([a, b]) => {
+    const seg = [...document.querySelectorAll('.sample .span-text [data-o]')]
+      .filter((e) => Number(e.dataset.o) <= a).at(-1);
+    const node = seg.firstChild;
+    const o = Number(seg.dataset.o);
+    const at = (i) => { const r = document.createRange(); r.setStart(node, i - o); r.setEnd(node, i - o + 1); return r.getBoundingClientRect(); };
+    const first = at(a);
+    const last = at(b - 1);
+    return { x0: first.left + 1, y0: first.top + first.height / 2, x1: last.right - 1, y1: last.top + last.height / 2 };
+  }, [start, end]);
+  await page.mouse.move(box.x0, box.y0);
+  await page.mouse.down();
+  await page.mouse.move(box.x1, box.y1, { steps: 5 });
+  await page.mouse.up();
+}
+
+test('a second labeler works at tablet width, tags spans with the mouse, and gives samples their second label', async () => {
   const { page } = await newPage(browser, { width: 768, height: 1024 });
   await signInWithKeyboard(page, server.tokens.bob);
   await page.goto(`${server.url}/queues/${server.queueId}/label`);
   let previous = null;
+  const spansOf = new Map();
   for (let i = 0; i < 4; i += 1) {
     const s = await nextSample(page, previous);
     previous = s.externalId;
     await page.keyboard.press(String(((i + 1) % 3) + 1));
-    await page.keyboard.press('ArrowDown');
+    if (i === 0) {
+      // Drag over a product name, then click the ORG button; click a single word, then press 3 (LOC).
+      const name = 'AeroPress coffee maker';
+      const at = s.text.indexOf(name);
+      assert.ok(at >= 0);
+      await dragSelect(page, at, at + name.length);
+      await page.locator('.sample .span-text .sel').first().waitFor();
+      assert.equal(await activeField(page), 'entities', 'selecting text makes the span field active');
+      await page.getByRole('button', { name: '2 ORG' }).click();
+      const word = 'birthday';
+      const w = s.text.indexOf(word);
+      const mid = await page.evaluate((k) => { // the middle of the word's fourth char
+        const seg = [...document.querySelectorAll('.sample .span-text [data-o]')].filter((e) => Number(e.dataset.o) <= k).at(-1);
+        const r = document.createRange();
+        r.setStart(seg.firstChild, k - Number(seg.dataset.o));
+        r.setEnd(seg.firstChild, k - Number(seg.dataset.o) + 1);
+        const b = r.getBoundingClientRect();
+        return { x: b.left + b.width / 2, y: b.top + b.height / 2 };
+      }, w + 3);
+      await page.mouse.click(mid.x, mid.y); // a click selects the word under it
+      await page.keyboard.press('3');
+      await page.locator('.sample .span-text mark.tag-2').waitFor();
+      spansOf.set(s.externalId, [
+        { start: at, end: at + name.length, label: 'ORG' },
+        { start: w, end: w + word.length, label: 'LOC' },
+      ].sort((x, y) => x.start - y.start));
+      await screenshot(page, '09-label-tablet');
+    } else {
+      await page.keyboard.press('ArrowDown');
+    }
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press(String(5 - i));
-    if (i === 0) await screenshot(page, '09-label-tablet');
     await page.keyboard.press('Enter');
   }
   await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '4');
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 768, `no horizontal scrolling at tablet width (${width}px)`);
+  const r = await api(server, server.tokens.bob, 'GET', `/v1/queues/${server.queueId}/labels?labeler=bob`);
+  assert.equal(r.body.items.length, 4);
+  for (const [ext, spans] of spansOf) {
+    assert.deepEqual(r.body.items.find((l) => l.external_id === ext).payload.entities, spans);
+  }
 });

@@ -1,6 +1,6 @@
 // What a labeler types is never silently dropped: a session that expires mid-sample keeps the page and the
 // answers under the "sign in again" dialog and the submit goes through after signing in; a lease that runs out
-// is said plainly and the answers stay. Heartbeats keep a lease alive while the labeler is active.
+// is said plainly and the answers stay. A reload keeps the answers too. Heartbeats keep a lease alive while the labeler is active.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,12 @@ test('a session that expires mid-sample keeps the answers, and the submit succee
   for (const k of ['3', '2', 'ArrowDown', 'ArrowDown', '4', 'n']) await page.keyboard.press(k);
   await page.locator('#field-5-input:focus').waitFor();
   await page.keyboard.type('typed before the token was revoked');
+  // A reload (or a detour to another page) brings back the same sample with the answers as they were.
+  await page.reload();
+  await page.locator('.label-page[data-state=ready]').waitFor();
+  assert.equal(await page.locator('.label-grid').getAttribute('data-sample'), externalId);
+  assert.equal(await page.locator('#field-5-input').inputValue(), 'typed before the token was revoked');
+  assert.equal(await page.locator('.field[data-field=aspects] .option.on').textContent(), '2price');
 
   const revoked = await api(server, server.tokens.admin, 'DELETE', `/v1/tokens/${first.info.id}`);
   assert.equal(revoked.status, 200);

@@ -35,11 +35,7 @@ pub enum Kind {
 impl Schema {
     /// Reads a schema leniently: each field on its own, so one unknown kind does not lose the others.
     pub fn from_json(v: &Value) -> Schema {
-        let instructions = v
-            .get("instructions")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let instructions = v.get("instructions").and_then(Value::as_str).unwrap_or_default().to_string();
         let fields = v
             .get("fields")
             .and_then(Value::as_array)
@@ -68,11 +64,7 @@ impl FieldSpec {
     fn from_field(f: &SchemaField) -> FieldSpec {
         FieldSpec {
             name: f.name.clone(),
-            title: if f.title.is_empty() {
-                f.name.clone()
-            } else {
-                f.title.clone()
-            },
+            title: if f.title.is_empty() { f.name.clone() } else { f.title.clone() },
             required: f.required,
             kind: Kind::Known(f.kind.clone()),
         }
@@ -113,7 +105,7 @@ impl FieldSpec {
 }
 
 /// What the labeler has entered for one field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum FieldValue {
     Choice(Option<String>),
     Multi(Vec<String>),
@@ -146,6 +138,11 @@ impl FieldValue {
         }
     }
 
+    /// Whether this value is of the shape a field of `kind` holds (a stored draft may predate a schema change).
+    pub fn fits(&self, kind: &Kind) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(&FieldValue::empty(kind))
+    }
+
     /// The value of this field in a label payload; `None` leaves the field out (nothing entered).
     /// `Err` is a problem the labeler can fix before anything is sent.
     pub fn to_json(&self) -> Result<Option<Value>, String> {
@@ -162,13 +159,11 @@ impl FieldValue {
                     let n: f64 = t.parse().map_err(|_| "not a number".to_string())?;
                     let n = serde_json::Number::from_f64(n).ok_or("not a finite number")?;
                     // Whole numbers go out as integers so they read back as typed.
-                    Some(
-                        if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
-                            json!(n.as_f64().unwrap_or_default() as i64)
-                        } else {
-                            Value::Number(n)
-                        },
-                    )
+                    Some(if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                        json!(n.as_f64().unwrap_or_default() as i64)
+                    } else {
+                        Value::Number(n)
+                    })
                 }
             }
             FieldValue::Text(s) => (!s.is_empty()).then(|| json!(s)),
@@ -225,11 +220,7 @@ pub fn build_payload(schema: &Schema, values: &[FieldValue]) -> Result<Value, BT
             }
         }
     }
-    if errs.is_empty() {
-        Ok(Value::Object(out))
-    } else {
-        Err(errs)
-    }
+    if errs.is_empty() { Ok(Value::Object(out)) } else { Err(errs) }
 }
 
 /// The text of a sample that a span field annotates (`payload[source]`), if it is a string.
@@ -320,49 +311,26 @@ impl Cursor {
         let (start, end) = c.range();
         let select = |(s, e): (usize, usize)| Cursor { anchor: s, focus: e };
         Some(match m {
-            CursorMove::NextWord => ws
-                .iter()
-                .find(|&&(s, _)| s >= end)
-                .copied()
-                .map(select)
-                .unwrap_or(c),
-            CursorMove::PrevWord => ws
-                .iter()
-                .rev()
-                .find(|&&(_, e)| e <= start)
-                .copied()
-                .map(select)
-                .unwrap_or(c),
+            CursorMove::NextWord => ws.iter().find(|&&(s, _)| s >= end).copied().map(select).unwrap_or(c),
+            CursorMove::PrevWord => {
+                ws.iter().rev().find(|&&(_, e)| e <= start).copied().map(select).unwrap_or(c)
+            }
             CursorMove::GrowWord => match ws.iter().find(|&&(_, e)| e > end) {
-                Some(&(_, e)) => Cursor {
-                    anchor: start,
-                    focus: e,
-                },
+                Some(&(_, e)) => Cursor { anchor: start, focus: e },
                 None => c,
             },
             CursorMove::ShrinkWord => match ws.iter().rev().find(|&&(_, e)| e < end && e > start) {
-                Some(&(_, e)) => Cursor {
-                    anchor: start,
-                    focus: e,
-                },
+                Some(&(_, e)) => Cursor { anchor: start, focus: e },
                 None => c,
             },
-            CursorMove::EndRight => Cursor {
-                anchor: start,
-                focus: (end + 1).min(len),
-            },
-            CursorMove::EndLeft => Cursor {
-                anchor: start,
-                focus: end.saturating_sub(1).max(start + 1).min(end),
-            },
-            CursorMove::StartRight => Cursor {
-                anchor: (start + 1).min(end.saturating_sub(1)).max(start),
-                focus: end,
-            },
-            CursorMove::StartLeft => Cursor {
-                anchor: start.saturating_sub(1),
-                focus: end,
-            },
+            CursorMove::EndRight => Cursor { anchor: start, focus: (end + 1).min(len) },
+            CursorMove::EndLeft => {
+                Cursor { anchor: start, focus: end.saturating_sub(1).max(start + 1).min(end) }
+            }
+            CursorMove::StartRight => {
+                Cursor { anchor: (start + 1).min(end.saturating_sub(1)).max(start), focus: end }
+            }
+            CursorMove::StartLeft => Cursor { anchor: start.saturating_sub(1), focus: end },
         })
     }
 }
@@ -387,11 +355,7 @@ pub fn add_span(spans: &[Span], new: Span, allow_overlap: bool) -> Vec<Span> {
 
 /// Removes the spans that overlap `[start, end)`.
 pub fn remove_spans(spans: &[Span], start: usize, end: usize) -> Vec<Span> {
-    spans
-        .iter()
-        .filter(|s| (s.end as usize) <= start || (s.start as usize) >= end)
-        .cloned()
-        .collect()
+    spans.iter().filter(|s| (s.end as usize) <= start || (s.start as usize) >= end).cloned().collect()
 }
 
 /// The chars `[start, end)` of a text.
@@ -419,10 +383,7 @@ mod tests {
 
     #[test]
     fn words_keep_inner_apostrophes_and_split_punctuation() {
-        let ws: Vec<String> = words(TEXT)
-            .into_iter()
-            .map(|(s, e)| slice_chars(TEXT, s, e))
-            .collect();
+        let ws: Vec<String> = words(TEXT).into_iter().map(|(s, e)| slice_chars(TEXT, s, e)).collect();
         assert_eq!(
             ws,
             [
@@ -464,31 +425,14 @@ mod tests {
     #[test]
     fn a_selection_never_shrinks_to_nothing() {
         let c = Cursor { anchor: 7, focus: 8 };
-        assert_eq!(
-            Cursor::moved(Some(c), TEXT, CursorMove::EndLeft).unwrap().range(),
-            (7, 8)
-        );
-        assert_eq!(
-            Cursor::moved(Some(c), TEXT, CursorMove::StartRight)
-                .unwrap()
-                .range(),
-            (7, 8)
-        );
-        assert_eq!(
-            Cursor::moved(Some(c), TEXT, CursorMove::ShrinkWord)
-                .unwrap()
-                .range(),
-            (7, 8)
-        );
+        assert_eq!(Cursor::moved(Some(c), TEXT, CursorMove::EndLeft).unwrap().range(), (7, 8));
+        assert_eq!(Cursor::moved(Some(c), TEXT, CursorMove::StartRight).unwrap().range(), (7, 8));
+        assert_eq!(Cursor::moved(Some(c), TEXT, CursorMove::ShrinkWord).unwrap().range(), (7, 8));
     }
 
     #[test]
     fn tagging_an_overlapping_range_replaces_the_old_span() {
-        let s = |a, b, l: &str| Span {
-            start: a,
-            end: b,
-            label: l.into(),
-        };
+        let s = |a, b, l: &str| Span { start: a, end: b, label: l.into() };
         let spans = add_span(&[s(0, 6, "PER")], s(0, 10, "ORG"), false);
         assert_eq!(spans, vec![s(0, 10, "ORG")]);
         let spans = add_span(&[s(0, 6, "PER")], s(0, 10, "ORG"), true);
@@ -513,10 +457,7 @@ mod tests {
             FieldValue::Multi(vec![]),
             FieldValue::Json("[1, 2]".into()),
         ];
-        assert_eq!(
-            build_payload(&schema, &values).unwrap(),
-            json!({"a": "x", "n": 3, "m": [], "z": [1, 2]})
-        );
+        assert_eq!(build_payload(&schema, &values).unwrap(), json!({"a": "x", "n": 3, "m": [], "z": [1, 2]}));
         let bad = vec![
             FieldValue::Choice(None),
             FieldValue::Number("three".into()),

@@ -49,20 +49,16 @@ impl Reducible for Session {
         let state = match action {
             SessionAction::SignedIn { token, me } => {
                 let _ = LocalStorage::set(TOKEN_KEY, token.as_ref());
-                SessionState::Active {
-                    token,
-                    me: Rc::new(me),
-                }
+                SessionState::Active { token, me: Rc::new(me) }
             }
             SessionAction::SignOut => {
                 LocalStorage::delete(TOKEN_KEY);
                 SessionState::SignedOut
             }
             SessionAction::Expire => match &self.state {
-                SessionState::Active { token, me } => SessionState::Expired {
-                    token: token.clone(),
-                    me: me.clone(),
-                },
+                SessionState::Active { token, me } => {
+                    SessionState::Expired { token: token.clone(), me: me.clone() }
+                }
                 _ => return self,
             },
         };
@@ -102,9 +98,7 @@ pub struct SessionProviderProps {
 
 #[function_component(SessionProvider)]
 pub fn session_provider(props: &SessionProviderProps) -> Html {
-    let session = use_reducer(|| Session {
-        state: SessionState::Loading,
-    });
+    let session = use_reducer(|| Session { state: SessionState::Loading });
     {
         let session = session.clone();
         use_effect_with((), move |_| {
@@ -113,10 +107,7 @@ pub fn session_provider(props: &SessionProviderProps) -> Html {
                 let stored: Option<String> = LocalStorage::get(TOKEN_KEY).ok();
                 match stored {
                     Some(token) if !token.is_empty() => match check_token(&token).await {
-                        Ok(me) => session.dispatch(SessionAction::SignedIn {
-                            token: Rc::from(token),
-                            me,
-                        }),
+                        Ok(me) => session.dispatch(SessionAction::SignedIn { token: Rc::from(token), me }),
                         // A stored token that no longer works: start from the sign-in page.
                         Err(_) => session.dispatch(SessionAction::SignOut),
                     },

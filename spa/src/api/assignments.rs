@@ -21,11 +21,7 @@ pub struct Claim {
 /// `POST /v1/queues/{id}/assignments/next`: `None` when nothing is left for this labeler (204).
 pub async fn next(api: &Api, queue: Uuid) -> Result<Option<Claim>, ApiError> {
     Ok(api
-        .request::<(), Claim>(
-            Method::POST,
-            &format!("/v1/queues/{queue}/assignments/next"),
-            None,
-        )
+        .request::<(), Claim>(Method::POST, &format!("/v1/queues/{queue}/assignments/next"), None)
         .await?
         .body)
 }
@@ -43,11 +39,6 @@ pub async fn heartbeat(api: &Api, id: Uuid) -> Result<Assignment, ApiError> {
 
 /// Skip: gives the sample back with a reason; this labeler will not get it again.
 pub async fn release(api: &Api, id: Uuid, reason: &str) -> Result<Assignment, ApiError> {
-    api.post(
-        &format!("/v1/assignments/{id}/release"),
-        &ReleaseAssignment {
-            reason: reason.to_string(),
-        },
-    )
-    .await
+    api.post(&format!("/v1/assignments/{id}/release"), &ReleaseAssignment { reason: reason.to_string() })
+        .await
 }

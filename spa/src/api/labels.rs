@@ -8,14 +8,7 @@ use super::{Api, ApiError, encode};
 
 /// `POST /v1/labels`: 201 when written, 200 when this exact payload was already submitted (idempotent).
 pub async fn submit(api: &Api, assignment_id: Uuid, payload: Value) -> Result<Label, ApiError> {
-    api.post(
-        "/v1/labels",
-        &SubmitLabel {
-            assignment_id,
-            payload,
-        },
-    )
-    .await
+    api.post("/v1/labels", &SubmitLabel { assignment_id, payload }).await
 }
 
 /// One page of a queue's labels, optionally only those of one sample.
@@ -38,12 +31,6 @@ pub async fn list(
 }
 
 pub async fn review(api: &Api, label: Uuid, verdict: Verdict, comment: &str) -> Result<Review, ApiError> {
-    api.post(
-        &format!("/v1/labels/{label}/review"),
-        &ReviewLabel {
-            verdict,
-            comment: comment.to_string(),
-        },
-    )
-    .await
+    api.post(&format!("/v1/labels/{label}/review"), &ReviewLabel { verdict, comment: comment.to_string() })
+        .await
 }

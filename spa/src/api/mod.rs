@@ -34,10 +34,8 @@ struct RuntimeConfig {
 /// Reads the optional runtime `/config.json`. Its absence (a 404, or the SPA fallback answering with
 /// index.html) means "same origin".
 pub async fn load_runtime_config() {
-    let Ok(res) = gloo_net::http::Request::get("/config.json")
-        .cache(web_sys::RequestCache::NoStore)
-        .send()
-        .await
+    let Ok(res) =
+        gloo_net::http::Request::get("/config.json").cache(web_sys::RequestCache::NoStore).send().await
     else {
         return;
     };
@@ -106,12 +104,9 @@ impl ApiError {
     /// Builds the error of a non-2xx answer from its body: the envelope when it is one, else the status.
     fn from_answer(status: u16, status_text: &str, body: &str) -> Self {
         match serde_json::from_str::<ErrorEnvelope>(body) {
-            Ok(env) => Self {
-                status,
-                code: env.error.code,
-                message: env.error.message,
-                details: env.error.details,
-            },
+            Ok(env) => {
+                Self { status, code: env.error.code, message: env.error.message, details: env.error.details }
+            }
             Err(_) => Self {
                 status,
                 code: format!("http_{status}"),
@@ -156,8 +151,7 @@ impl<T> Reply<T> {
     /// The body, which this call must have.
     pub fn into_body(self) -> Result<T, ApiError> {
         let status = self.status;
-        self.body
-            .ok_or_else(|| ApiError::decode(status, "the answer had no body"))
+        self.body.ok_or_else(|| ApiError::decode(status, "the answer had no body"))
     }
 }
 
@@ -177,13 +171,10 @@ impl PartialEq for Api {
 
 impl Api {
     pub fn new(token: Rc<str>, on_unauthorized: Callback<()>) -> Self {
-        Self {
-            token,
-            on_unauthorized,
-        }
+        Self { token, on_unauthorized }
     }
 
-    /// The one place an HTTP request is made.
+    /// The one place an HTTP request is made: JSON in, JSON out, errors decoded from the envelope.
     pub async fn request<B, T>(
         &self,
         method: Method,
@@ -194,33 +185,43 @@ impl Api {
         B: Serialize + ?Sized,
         T: DeserializeOwned,
     {
+        let body = body.map(serde_json::to_string).transpose().map_err(|e| ApiError::decode(0, e))?;
+        let (status, text) = self.send(method, path, body).await?;
+        if status == 204 {
+            return Ok(Reply { status, body: None });
+        }
+        let body = serde_json::from_str(&text).map_err(|e| ApiError::decode(status, e))?;
+        Ok(Reply { status, body: Some(body) })
+    }
+
+    /// The untyped part of [`Api::request`], kept out of its generics so it exists once in the wasm.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), ApiError> {
         let builder = RequestBuilder::new(&url(path))
             .method(method)
             .header("Authorization", &format!("Bearer {}", self.token))
             .header("Accept", "application/json");
         let req = match body {
-            Some(b) => builder.json(b).map_err(|e| ApiError::decode(0, e))?,
+            Some(b) => builder
+                .header("Content-Type", "application/json")
+                .body(b)
+                .map_err(|e| ApiError::decode(0, e))?,
             None => builder.build().map_err(ApiError::network)?,
         };
         let res = req.send().await.map_err(ApiError::network)?;
         let status = res.status();
+        let text = res.text().await.map_err(ApiError::network)?;
         if !(200..300).contains(&status) {
-            let text = res.text().await.unwrap_or_default();
-            let err = ApiError::from_answer(status, &res.status_text(), &text);
             if status == 401 {
                 self.on_unauthorized.emit(());
             }
-            return Err(err);
+            return Err(ApiError::from_answer(status, &res.status_text(), &text));
         }
-        if status == 204 {
-            return Ok(Reply { status, body: None });
-        }
-        let text = res.text().await.map_err(ApiError::network)?;
-        let body = serde_json::from_str(&text).map_err(|e| ApiError::decode(status, e))?;
-        Ok(Reply {
-            status,
-            body: Some(body),
-        })
+        Ok((status, text))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {

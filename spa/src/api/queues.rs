@@ -19,9 +19,7 @@ pub async fn create(api: &Api, req: &CreateQueue) -> Result<Queue, ApiError> {
 }
 
 pub async fn patch(api: &Api, id: Uuid, req: &PatchQueue) -> Result<Queue, ApiError> {
-    api.request(Method::PATCH, &format!("/v1/queues/{id}"), Some(req))
-        .await?
-        .into_body()
+    api.request(Method::PATCH, &format!("/v1/queues/{id}"), Some(req)).await?.into_body()
 }
 
 /// Progress of a queue (auditor and admin only).

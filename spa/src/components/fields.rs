@@ -70,32 +70,15 @@ pub fn field(p: &FieldProps) -> Html {
         })
     };
     let body = match (&p.spec.kind, &p.value) {
-        (Kind::Known(FieldKind::SingleChoice { options }), FieldValue::Choice(v)) => choice_buttons(
-            i,
-            options,
-            |o| v.as_deref() == Some(o),
-            &p.on_edit,
-            &title_id,
-            "radiogroup",
-        ),
-        (Kind::Known(FieldKind::MultiChoice { options, .. }), FieldValue::Multi(v)) => choice_buttons(
-            i,
-            options,
-            |o| v.iter().any(|x| x == o),
-            &p.on_edit,
-            &title_id,
-            "group",
-        ),
+        (Kind::Known(FieldKind::SingleChoice { options }), FieldValue::Choice(v)) => {
+            choice_buttons(i, options, |o| v.as_deref() == Some(o), &p.on_edit, &title_id, "radiogroup")
+        }
+        (Kind::Known(FieldKind::MultiChoice { options, .. }), FieldValue::Multi(v)) => {
+            choice_buttons(i, options, |o| v.iter().any(|x| x == o), &p.on_edit, &title_id, "group")
+        }
         (Kind::Known(FieldKind::Boolean), FieldValue::Bool(v)) => {
             let opts = ["Yes".to_string(), "No".to_string()];
-            choice_buttons(
-                i,
-                &opts,
-                |o| *v == Some(o == "Yes"),
-                &p.on_edit,
-                &title_id,
-                "radiogroup",
-            )
+            choice_buttons(i, &opts, |o| *v == Some(o == "Yes"), &p.on_edit, &title_id, "radiogroup")
         }
         (Kind::Known(FieldKind::Rating { max }), FieldValue::Rating(v)) => {
             rating(i, *max, *v, &p.on_edit, &title_id)
@@ -113,12 +96,7 @@ pub fn field(p: &FieldProps) -> Html {
                     aria-labelledby={title_id.clone()} />
             }
         }
-        (
-            Kind::Known(FieldKind::Text {
-                max_len, multiline, ..
-            }),
-            FieldValue::Text(s),
-        ) => {
+        (Kind::Known(FieldKind::Text { max_len, multiline, .. }), FieldValue::Text(s)) => {
             let on_edit = p.on_edit.clone();
             let maxlength = max_len.map(|m| m.to_string());
             if *multiline {
@@ -154,15 +132,7 @@ pub fn field(p: &FieldProps) -> Html {
                 },
                 _ => html! {},
             };
-            span_field(
-                i,
-                labels,
-                spans,
-                p.span_text.as_deref(),
-                canvas,
-                &p.on_edit,
-                &title_id,
-            )
+            span_field(i, labels, spans, p.span_text.as_deref(), canvas, &p.on_edit, &title_id)
         }
         (_, FieldValue::Json(s)) => {
             let on_edit = p.on_edit.clone();
@@ -181,11 +151,7 @@ pub fn field(p: &FieldProps) -> Html {
         }
         _ => html! { <p class="hint">{ "This field cannot be shown." }</p> },
     };
-    let class = classes!(
-        "field",
-        p.active.then_some("active"),
-        p.error.is_some().then_some("invalid")
-    );
+    let class = classes!("field", p.active.then_some("active"), p.error.is_some().then_some("invalid"));
     html! {
         <section {class} data-field-index={i.to_string()} data-field={p.spec.name.clone()}
             onmousedown={activate.reform(|_: MouseEvent| ())} onfocusin={activate.reform(|_: FocusEvent| ())} aria-labelledby={title_id.clone()}>

@@ -32,10 +32,9 @@ pub fn describe(e: &ApiError) -> String {
         ErrorKind::Unauthorized => "Your session has expired. Sign in again, then retry.".into(),
         ErrorKind::Forbidden => format!("Your role does not allow this: {}", e.message),
         ErrorKind::NotFound => format!("Not found: {}", e.message),
-        ErrorKind::Unavailable => format!(
-            "The server is busy or unavailable ({}). Retry shortly.",
-            e.message
-        ),
+        ErrorKind::Unavailable => {
+            format!("The server is busy or unavailable ({}). Retry shortly.", e.message)
+        }
         _ => e.message.clone(),
     }
 }

@@ -20,14 +20,8 @@ const KEYS: &[(&str, &str)] = &[
     ("← / →", "Spans: select the previous / next word"),
     ("Shift + ← / →", "Spans: shrink / grow the selection by a word"),
     ("Ctrl + ← / →", "Spans: move the selection's end by one character"),
-    (
-        "Ctrl + Shift + ← / →",
-        "Spans: move the selection's start by one character",
-    ),
-    (
-        "Delete / Backspace",
-        "Spans: remove the spans under the selection",
-    ),
+    ("Ctrl + Shift + ← / →", "Spans: move the selection's start by one character"),
+    ("Delete / Backspace", "Spans: remove the spans under the selection"),
     ("?", "Show or hide this sheet"),
 ];
 

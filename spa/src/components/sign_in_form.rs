@@ -56,10 +56,7 @@ pub fn sign_in_form(p: &SignInFormProps) -> Html {
                 match check_token(&t).await {
                     Ok(me) => {
                         error.set(None);
-                        session.dispatch(SessionAction::SignedIn {
-                            token: Rc::from(t),
-                            me,
-                        });
+                        session.dispatch(SessionAction::SignedIn { token: Rc::from(t), me });
                     }
                     Err(e) => error.set(Some(match e.kind() {
                         ErrorKind::Unauthorized => format!("That token was not accepted: {}", e.message),

@@ -78,11 +78,7 @@ fn char_offset(node: &Node, offset: u32, text_len: usize) -> Option<usize> {
     }
     let el: &Element = node.dyn_ref()?;
     if let Some((o, seg_text)) = el.get_attribute("data-o").and_then(|_| at(el)) {
-        return Some(if offset == 0 {
-            o
-        } else {
-            o + seg_text.chars().count()
-        });
+        return Some(if offset == 0 { o } else { o + seg_text.chars().count() });
     }
     // The container itself: `offset` counts its children.
     let children = el.children();
@@ -146,11 +142,7 @@ pub fn span_text(p: &SpanTextProps) -> Html {
             }
         })
     };
-    let class = classes!(
-        "span-text",
-        p.large.then_some("large"),
-        p.active.then_some("active")
-    );
+    let class = classes!("span-text", p.large.then_some("large"), p.active.then_some("active"));
     html! {
         <div {class} ref={container} {onmouseup} data-span-field={p.field.to_string()}>
             { for segments(len, &p.spans, cursor).into_iter().map(|seg| {

@@ -51,10 +51,8 @@ pub fn admin_page() -> Html {
             if let Some(api) = api.clone() {
                 wasm_bindgen_futures::spawn_local(async move {
                     let r = queues::list(&api).await;
-                    let ids: Vec<Uuid> = r
-                        .as_ref()
-                        .map(|qs| qs.iter().map(|q| q.id).collect())
-                        .unwrap_or_default();
+                    let ids: Vec<Uuid> =
+                        r.as_ref().map(|qs| qs.iter().map(|q| q.id).collect()).unwrap_or_default();
                     state.dispatch(Action::Loaded(r));
                     for id in ids {
                         if let Ok(s) = queues::stats(&api, id).await {

@@ -105,10 +105,7 @@ fn state_toggle(p: &SectionProps) -> Html {
             let (error, busy, on_changed) = (error.clone(), busy.clone(), on_changed.clone());
             busy.set(true);
             wasm_bindgen_futures::spawn_local(async move {
-                let req = PatchQueue {
-                    state: Some(target),
-                    ..PatchQueue::default()
-                };
+                let req = PatchQueue { state: Some(target), ..PatchQueue::default() };
                 match queues::patch(&api, id, &req).await {
                     Ok(_) => {
                         error.set(None);
@@ -146,17 +143,14 @@ fn stats_section(p: &StatsSectionProps) -> Html {
     let refresh = use_state(|| 0u32);
     {
         let stats = stats.clone();
-        use_effect_with(
-            (api.clone(), p.id, p.version, *refresh),
-            move |(api, id, _, _)| {
-                if let Some(api) = api.clone() {
-                    let id = *id;
-                    wasm_bindgen_futures::spawn_local(async move {
-                        stats.set(Some(queues::stats(&api, id).await))
-                    });
-                }
-            },
-        );
+        use_effect_with((api.clone(), p.id, p.version, *refresh), move |(api, id, _, _)| {
+            if let Some(api) = api.clone() {
+                let id = *id;
+                wasm_bindgen_futures::spawn_local(
+                    async move { stats.set(Some(queues::stats(&api, id).await)) },
+                );
+            }
+        });
     }
     let onclick = {
         let refresh = refresh.clone();
@@ -281,9 +275,7 @@ fn samples_section(p: &SamplesSectionProps) -> Html {
                         first + 1,
                         first + chunk.len()
                     )));
-                    let req = AddSamples {
-                        samples: chunk.to_vec(),
-                    };
+                    let req = AddSamples { samples: chunk.to_vec() };
                     match queues::add_samples(&api, id, &req).await {
                         Ok(r) => {
                             created += r.created;

@@ -10,7 +10,7 @@
 //! as actions. Keys are read by one window listener so they work wherever focus is, except while typing.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use anvil_types::schema::Span;
@@ -52,6 +52,26 @@ pub fn session_tally(queue: Uuid) -> (u32, u32) {
 
 fn save_tally(queue: Uuid, labeled: u32, skipped: u32) {
     let _ = SessionStorage::set(tally_key(queue), (labeled, skipped));
+}
+
+// Drafts: the answers of the open sample, saved on every change so that a reload, a lost lease or a detour to
+// another page never loses them; restored when the same sample is opened again, dropped once it is saved or
+// skipped.
+
+fn draft_key(sample: Uuid) -> String {
+    format!("anvil.draft.{sample}")
+}
+
+fn load_draft(sample: Uuid) -> Option<Vec<FieldValue>> {
+    SessionStorage::get(draft_key(sample)).ok()
+}
+
+fn save_draft(sample: Uuid, values: &[FieldValue]) {
+    let _ = SessionStorage::set(draft_key(sample), values);
+}
+
+fn drop_draft(sample: Uuid) {
+    SessionStorage::delete(draft_key(sample));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -97,10 +117,15 @@ struct Item {
 }
 
 impl Item {
-    fn new(claim: Claim, stash: Option<&Vec<FieldValue>>) -> Item {
+    fn new(claim: Claim) -> Item {
         let schema = Schema::from_json(&claim.schema);
-        let values = match stash {
-            Some(v) if v.len() == schema.fields.len() => v.clone(),
+        let values = match load_draft(claim.sample.id) {
+            Some(v)
+                if v.len() == schema.fields.len()
+                    && v.iter().zip(&schema.fields).all(|(v, f)| v.fits(&f.kind)) =>
+            {
+                v
+            }
             _ => schema.fields.iter().map(|f| FieldValue::empty(&f.kind)).collect(),
         };
         Item {
@@ -161,8 +186,6 @@ pub struct State {
     labeled: u32,
     skipped: u32,
     overlay: Overlay,
-    /// Answers of samples given up after a problem, restored if the sample comes back.
-    stash: Rc<HashMap<Uuid, Vec<FieldValue>>>,
     /// External id of the last sample saved, for a quiet confirmation.
     saved: Option<String>,
     /// Bumped whenever the keyboard moves to a field, so focus follows (typed fields take the focus).
@@ -191,7 +214,7 @@ pub enum Action {
     SkipOk,
     SkipFailed(ApiError),
     LeaseLost(String),
-    /// Give up the open sample after a problem: keep its answers, then load the next.
+    /// Give up the open sample after a problem (its draft stays, in case it comes back); load the next.
     StashAndAdvance,
     ToggleHelp,
     CloseOverlay,
@@ -213,8 +236,7 @@ impl Reducible for State {
                 w => *w = Work::Loading,
             },
             Action::Claimed(Some(c)) => {
-                let kept = s.stash.get(&c.sample.id).cloned();
-                s.work = Work::Ready(Box::new(Item::new(c, kept.as_ref())));
+                s.work = Work::Ready(Box::new(Item::new(c)));
                 s.overlay = Overlay::None;
                 s.focus_seq += 1;
             }
@@ -235,10 +257,7 @@ impl Reducible for State {
             }
             Action::SkipOpen => {
                 if matches!(&s.work, Work::Ready(i) if i.busy == Busy::Idle) {
-                    s.overlay = Overlay::Skip {
-                        reason: String::new(),
-                        error: None,
-                    };
+                    s.overlay = Overlay::Skip { reason: String::new(), error: None };
                 }
             }
             Action::SkipReason(r) => {
@@ -254,9 +273,6 @@ impl Reducible for State {
             }
             Action::StashAndAdvance => {
                 if let Work::Ready(item) = &mut s.work {
-                    let mut stash = (*s.stash).clone();
-                    stash.insert(item.claim.sample.id, item.values.clone());
-                    s.stash = Rc::new(stash);
                     item.busy = Busy::Advancing;
                     item.problem = None;
                 }
@@ -295,12 +311,7 @@ impl Reducible for State {
                         }
                     }
                     Action::Clear => {
-                        item.values = item
-                            .schema
-                            .fields
-                            .iter()
-                            .map(|f| FieldValue::empty(&f.kind))
-                            .collect();
+                        item.values = item.schema.fields.iter().map(|f| FieldValue::empty(&f.kind)).collect();
                         item.cursors = vec![None; item.values.len()];
                         item.errors.clear();
                         if matches!(item.problem, Some(Problem::Invalid(_))) {
@@ -320,11 +331,7 @@ impl Reducible for State {
                     Action::SubmitOk(ext) => {
                         s.labeled += 1;
                         save_tally(s.queue_id, s.labeled, s.skipped);
-                        if s.stash.contains_key(&item.claim.sample.id) {
-                            let mut stash = (*s.stash).clone();
-                            stash.remove(&item.claim.sample.id);
-                            s.stash = Rc::new(stash);
-                        }
+                        drop_draft(item.claim.sample.id);
                         item.busy = Busy::Advancing;
                         s.saved = Some(ext);
                     }
@@ -338,6 +345,7 @@ impl Reducible for State {
                         s.overlay = Overlay::None;
                     }
                     Action::SkipOk => {
+                        drop_draft(item.claim.sample.id);
                         s.skipped += 1;
                         save_tally(s.queue_id, s.labeled, s.skipped);
                         item.busy = Busy::Advancing;
@@ -419,21 +427,10 @@ fn edit(item: &mut Item, e: Edit) -> bool {
                         advance = true;
                     }
                 }
-                (
-                    Kind::Known(FieldKind::Span {
-                        labels,
-                        allow_overlap,
-                        ..
-                    }),
-                    FieldValue::Spans(spans),
-                ) => {
+                (Kind::Known(FieldKind::Span { labels, allow_overlap, .. }), FieldValue::Spans(spans)) => {
                     if let (Some(label), Some(c)) = (labels.get(n), cursor.filter(|c| !c.is_empty())) {
                         let (a, b) = c.range();
-                        let span = Span {
-                            start: a as u32,
-                            end: b as u32,
-                            label: label.clone(),
-                        };
+                        let span = Span { start: a as u32, end: b as u32, label: label.clone() };
                         *spans = add_span(spans, span, *allow_overlap);
                     }
                 }
@@ -632,9 +629,7 @@ fn typing_target(el: &Element) -> bool {
             el.get_attribute("type").unwrap_or_default().as_str(),
             "button" | "checkbox" | "radio" | "submit" | "reset"
         ),
-        _ => el
-            .dyn_ref::<HtmlElement>()
-            .is_some_and(|h| h.is_content_editable()),
+        _ => el.dyn_ref::<HtmlElement>().is_some_and(|h| h.is_content_editable()),
     }
 }
 
@@ -671,10 +666,7 @@ fn on_key(e: &KeyboardEvent, ctl: &Ctl, session_active: bool) {
         }
         return;
     };
-    let in_fields = target
-        .as_ref()
-        .and_then(|t| t.closest(".fields").ok().flatten())
-        .is_some();
+    let in_fields = target.as_ref().and_then(|t| t.closest(".fields").ok().flatten()).is_some();
     if let Some(t) = target.as_ref().filter(|t| typing_target(t)) {
         if !in_fields {
             return;
@@ -712,10 +704,7 @@ fn on_key(e: &KeyboardEvent, ctl: &Ctl, session_active: bool) {
         "Enter" => {
             // Enter on a toolbar button or link does what it says; anywhere else it submits.
             let on_control = target.as_ref().is_some_and(|t| {
-                matches!(
-                    t.tag_name().to_ascii_lowercase().as_str(),
-                    "button" | "a" | "summary"
-                )
+                matches!(t.tag_name().to_ascii_lowercase().as_str(), "button" | "a" | "summary")
             });
             if on_control && !in_fields {
                 return;
@@ -808,16 +797,11 @@ pub fn label_page(p: &LabelPageProps) -> Html {
             labeled,
             skipped,
             overlay: Overlay::None,
-            stash: Rc::default(),
             saved: None,
             focus_seq: 0,
         }
     });
-    let ctl = Ctl {
-        api: api.clone(),
-        state: state.clone(),
-        role,
-    };
+    let ctl = Ctl { api: api.clone(), state: state.clone(), role };
     // The window listeners live as long as the page; they read the latest controller from here.
     let latest: Rc<RefCell<Ctl>> = use_mut_ref(|| ctl.clone());
     *latest.borrow_mut() = ctl.clone();
@@ -878,10 +862,9 @@ pub fn label_page(p: &LabelPageProps) -> Html {
 
     // Heartbeats every lease/3 while the labeler has been active within the lease.
     let (assignment_id, lease_secs) = match (&state.work, &state.queue) {
-        (Work::Ready(i), q) => (
-            Some(i.claim.assignment.id),
-            q.as_ref().map(|q| q.lease_seconds).unwrap_or(300),
-        ),
+        (Work::Ready(i), q) => {
+            (Some(i.claim.assignment.id), q.as_ref().map(|q| q.lease_seconds).unwrap_or(300))
+        }
         _ => (None, 300),
     };
     {
@@ -901,13 +884,30 @@ pub fn label_page(p: &LabelPageProps) -> Html {
         });
     }
 
+    // Keep a draft of the answers as they change.
+    {
+        let draft = match &state.work {
+            Work::Ready(i) if i.busy != Busy::Advancing => Some((i.claim.sample.id, i.values.clone())),
+            _ => None,
+        };
+        use_effect_with(draft, |draft| {
+            if let Some((sample, values)) = draft {
+                let empty = values
+                    .iter()
+                    .all(|v| v.to_json().ok().flatten().is_none_or(|j| j == serde_json::json!([])));
+                if empty {
+                    drop_draft(*sample);
+                } else {
+                    save_draft(*sample, values);
+                }
+            }
+        });
+    }
+
     // Focus follows the keyboard: a typed field takes the focus, any other field gives it back to the page.
     {
         let active = match &state.work {
-            Work::Ready(i) => Some((
-                i.active,
-                i.schema.fields.get(i.active).is_some_and(|f| f.is_typed()),
-            )),
+            Work::Ready(i) => Some((i.active, i.schema.fields.get(i.active).is_some_and(|f| f.is_typed()))),
             _ => None,
         };
         use_effect_with(state.focus_seq, move |_| {
@@ -931,11 +931,7 @@ pub fn label_page(p: &LabelPageProps) -> Html {
             {
                 let _ = h.blur();
             }
-            if let Some(el) = doc
-                .query_selector(&format!("[data-field-index=\"{i}\"]"))
-                .ok()
-                .flatten()
-            {
+            if let Some(el) = doc.query_selector(&format!("[data-field-index=\"{i}\"]")).ok().flatten() {
                 let opts = web_sys::ScrollIntoViewOptions::new();
                 opts.set_block(web_sys::ScrollLogicalPosition::Nearest);
                 el.scroll_into_view_with_scroll_into_view_options(&opts);
@@ -950,13 +946,8 @@ fn note_activity(last: &Rc<RefCell<f64>>, ctl: &Ctl) {
     let now = now_ms();
     let before = std::mem::replace(&mut *last.borrow_mut(), now);
     // Back after a long pause: check the lease right away, before more work goes into a lost sample.
-    let lease_ms = ctl
-        .state
-        .clone()
-        .queue
-        .as_ref()
-        .map(|q| q.lease_seconds as f64 * 1000.0)
-        .unwrap_or(300_000.0);
+    let lease_ms =
+        ctl.state.clone().queue.as_ref().map(|q| q.lease_seconds as f64 * 1000.0).unwrap_or(300_000.0);
     if now - before > lease_ms / 3.0 {
         ctl.heartbeat();
     }
@@ -1191,11 +1182,9 @@ fn problem_banner(ctl: &Ctl, item: &Item) -> Html {
             ),
             true,
         ),
-        Problem::Conflict(m) => (
-            "Not saved",
-            format!("{}. Your answers are still here.", sentence(m)),
-            false,
-        ),
+        Problem::Conflict(m) => {
+            ("Not saved", format!("{}. Your answers are still here.", sentence(m)), false)
+        }
         Problem::NotSent(m) => ("Not saved yet", format!("{m} Your answers are kept."), true),
         Problem::Invalid(m) => ("Not saved", sentence(m), false),
         Problem::SkipFailed(m) => ("Skip did not go through", sentence(m), false),

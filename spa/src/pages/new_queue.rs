@@ -68,11 +68,7 @@ impl Default for FieldDraft {
 }
 
 fn list(s: &str) -> Vec<String> {
-    s.split(['\n', ','])
-        .map(str::trim)
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
+    s.split(['\n', ',']).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect()
 }
 
 fn num<T: std::str::FromStr>(s: &str, ptr: String, errs: &mut Vec<FieldError>) -> Option<T> {
@@ -109,18 +105,14 @@ impl FieldDraft {
                 pattern: Some(self.pattern.trim().to_string()).filter(|s| !s.is_empty()),
                 multiline: self.multiline,
             },
-            "rating" => FieldKind::Rating {
-                max: num(&self.rating_max, p("max"), errs).unwrap_or(5),
-            },
+            "rating" => FieldKind::Rating { max: num(&self.rating_max, p("max"), errs).unwrap_or(5) },
             "date" => FieldKind::Date,
             "span" => FieldKind::Span {
                 source: self.source.trim().to_string(),
                 labels: list(&self.options),
                 allow_overlap: self.allow_overlap,
             },
-            _ => FieldKind::SingleChoice {
-                options: list(&self.options),
-            },
+            _ => FieldKind::SingleChoice { options: list(&self.options) },
         };
         SchemaField {
             name: self.name.trim().to_string(),
@@ -146,21 +138,13 @@ impl FieldDraft {
             FieldKind::Number { min, max, step } => {
                 (d.min, d.max, d.step) = (s(min), s(max), s(step));
             }
-            FieldKind::Text {
-                max_len,
-                pattern,
-                multiline,
-            } => {
+            FieldKind::Text { max_len, pattern, multiline } => {
                 d.max_len = max_len.map(|m| m.to_string()).unwrap_or_default();
                 d.pattern = pattern.clone().unwrap_or_default();
                 d.multiline = *multiline;
             }
             FieldKind::Rating { max } => d.rating_max = max.to_string(),
-            FieldKind::Span {
-                source,
-                labels,
-                allow_overlap,
-            } => {
+            FieldKind::Span { source, labels, allow_overlap } => {
                 d.source = source.clone();
                 d.options = labels.join("\n");
                 d.allow_overlap = *allow_overlap;
@@ -221,17 +205,9 @@ impl Form {
                 .map_err(|e| vec![FieldError::new("/schema", format!("not a valid schema: {e}"))]),
             Mode::Form => {
                 let mut errs = Vec::new();
-                let fields = self
-                    .fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| d.to_field(i, &mut errs))
-                    .collect();
+                let fields = self.fields.iter().enumerate().map(|(i, d)| d.to_field(i, &mut errs)).collect();
                 if errs.is_empty() {
-                    Ok(LabelSchema {
-                        instructions: self.instructions.trim().to_string(),
-                        fields,
-                    })
+                    Ok(LabelSchema { instructions: self.instructions.trim().to_string(), fields })
                 } else {
                     Err(errs)
                 }
@@ -288,10 +264,7 @@ fn value_of(e: &Event) -> String {
     if let Some(a) = t.as_ref().and_then(|t| t.dyn_ref::<HtmlTextAreaElement>()) {
         return a.value();
     }
-    t.as_ref()
-        .and_then(|t| t.dyn_ref::<HtmlSelectElement>())
-        .map(|s| s.value())
-        .unwrap_or_default()
+    t.as_ref().and_then(|t| t.dyn_ref::<HtmlSelectElement>()).map(|s| s.value()).unwrap_or_default()
 }
 
 fn on_value<E: AsRef<Event> + 'static>(
@@ -546,20 +519,14 @@ fn field_row(form: &UseReducerHandle<Form>, i: usize, d: &FieldDraft) -> Html {
             }))
         })
     };
-    let by_field: BTreeMap<String, Vec<&FieldError>> = form
-        .errors_at(&format!("/schema/fields/{i}"))
-        .into_iter()
-        .fold(BTreeMap::new(), |mut m, e| {
+    let by_field: BTreeMap<String, Vec<&FieldError>> =
+        form.errors_at(&format!("/schema/fields/{i}")).into_iter().fold(BTreeMap::new(), |mut m, e| {
             let k = e.pointer.rsplit('/').next().unwrap_or_default().to_string();
             m.entry(k).or_default().push(e);
             m
         });
     let all_errs: Vec<&FieldError> = by_field.values().flatten().copied().collect();
-    let options_label = if d.kind == "span" {
-        "Labels (one per line)"
-    } else {
-        "Options (one per line)"
-    };
+    let options_label = if d.kind == "span" { "Labels (one per line)" } else { "Options (one per line)" };
     html! {
         <fieldset class="field-row" data-field-row={i.to_string()}>
             <legend>{ format!("Field {}", i + 1) }</legend>

@@ -31,11 +31,7 @@ enum Action {
 impl Reducible for State {
     type Action = Action;
     fn reduce(self: Rc<Self>, a: Action) -> Rc<Self> {
-        let mut s = State {
-            queues: self.queues.clone(),
-            stats: self.stats.clone(),
-            reload: self.reload,
-        };
+        let mut s = State { queues: self.queues.clone(), stats: self.stats.clone(), reload: self.reload };
         match a {
             Action::Loaded(r) => s.queues = Some(r),
             Action::Stats(st) => {
@@ -62,10 +58,8 @@ pub fn queues_page() -> Html {
             if let Some(api) = api.clone() {
                 wasm_bindgen_futures::spawn_local(async move {
                     let r = queues::list(&api).await;
-                    let ids: Vec<Uuid> = r
-                        .as_ref()
-                        .map(|qs| qs.iter().map(|q| q.id).collect())
-                        .unwrap_or_default();
+                    let ids: Vec<Uuid> =
+                        r.as_ref().map(|qs| qs.iter().map(|q| q.id).collect()).unwrap_or_default();
                     state.dispatch(Action::Loaded(r));
                     if role >= Role::Auditor {
                         for id in ids {

@@ -86,13 +86,7 @@ impl Reducible for State {
                 s.error = Some(e);
             }
             Action::Open(sample_id, external_id) => {
-                s.focus = Some(Focus {
-                    sample_id,
-                    external_id,
-                    labels: None,
-                    sample: None,
-                    schema: None,
-                })
+                s.focus = Some(Focus { sample_id, external_id, labels: None, sample: None, schema: None })
             }
             Action::Close => s.focus = None,
             Action::FocusLabels(id, r) => {
@@ -217,11 +211,8 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
         };
     }
     let Some(api) = api else { return html! {} };
-    let schema: Rc<Schema> = state
-        .queue
-        .as_ref()
-        .map(|q| Rc::new(Schema::from_schema(&q.schema)))
-        .unwrap_or_default();
+    let schema: Rc<Schema> =
+        state.queue.as_ref().map(|q| Rc::new(Schema::from_schema(&q.schema))).unwrap_or_default();
     let title = state.queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
 
     let body = if let Some(f) = &state.focus {
@@ -341,10 +332,7 @@ fn focus_view(api: &Api, state: &UseReducerHandle<State>, f: &Focus, queue_schem
         Callback::from(move |_| st.dispatch(Action::Close))
     };
     let schema = f.schema.clone().unwrap_or_else(|| queue_schema.clone());
-    let text = f
-        .sample
-        .as_ref()
-        .and_then(|s| s.get("text").and_then(Value::as_str).map(str::to_string));
+    let text = f.sample.as_ref().and_then(|s| s.get("text").and_then(Value::as_str).map(str::to_string));
     let body = match &f.labels {
         None => html! { <Loading /> },
         Some(Err(e)) => html! { <ApiProblem error={e.clone()} /> },

@@ -14,6 +14,7 @@ use anvil_core::files::write_private;
 use anvil_core::health::{Probe, StoreProbe};
 use anvil_core::jobs::{self, Worker};
 use anvil_core::service::{Anvil, Background, MAX_URL_TTL};
+use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
 use anvil_core::store::TaskStore;
 use anvil_core::store::postgres::{self, PgStore};
@@ -169,13 +170,14 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let reaper = tokio::spawn(reap_expired_leases(store.clone()));
     let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker { store: store.clone(), tasks: tasks.clone(), blobs: background.blobs.clone() };
-    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(30));
+    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(2));
     let pollers: Vec<_> = (0..cfg.workers)
         .map(|_| tokio::spawn(jobs::poll(worker.clone(), visibility, stop_rx.clone())))
         .collect();
     if cfg.workers > 0 {
         tracing::info!(workers = cfg.workers, "in-process job workers started");
     }
+    let sweeper = background.dispatcher.clone().map(|d| tokio::spawn(sweep_outbox(d)));
     let spa_dir = cfg.spa_dir.clone().or_else(|| {
         let d = std::path::PathBuf::from("spa/dist");
         d.join("index.html").exists().then_some(d)
@@ -209,6 +211,9 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         _ = drained => { tracing::warn!("grace period over; exiting with requests still in flight"); }
     }
     reaper.abort();
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     // Workers finish the job in hand (an interrupted one is retried after its lock expires).
     let _ = stop_workers.send(true);
     let _ = tokio::time::timeout(grace, futures::future::join_all(pollers)).await;
@@ -243,7 +248,18 @@ async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -
         }
     };
     let ttl = Duration::from_secs(cfg.export_url_ttl_secs.clamp(60, MAX_URL_TTL.as_secs()));
-    Ok(Background { tasks, blobs, local, download_ttl: ttl, upload_ttl: Duration::from_secs(3600) })
+    let dispatcher = match cfg.sqs_queue_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Some(SqsDispatcher::new(SqsDispatcher::client_from_env().await, url, tasks.clone())),
+        None => None,
+    };
+    Ok(Background {
+        tasks,
+        blobs,
+        local,
+        download_ttl: ttl,
+        upload_ttl: Duration::from_secs(3600),
+        dispatcher,
+    })
 }
 
 /// `anvil worker`: polls the job table until SIGTERM/SIGINT, then finishes the job in hand.
@@ -254,7 +270,7 @@ pub async fn worker(cfg: Config) -> anyhow::Result<()> {
     let worker = Worker { store, tasks, blobs: bg.blobs };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let n = cfg.workers.max(1);
-    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(30));
+    let visibility = Duration::from_secs(cfg.job_visibility_secs.max(2));
     let handles: Vec<_> =
         (0..n).map(|_| tokio::spawn(jobs::poll(worker.clone(), visibility, rx.clone()))).collect();
     tracing::info!(workers = n, "anvil worker polling the job table");
@@ -278,6 +294,19 @@ impl Probe for BlobProbe {
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|_| format!("{} blob store unreachable", self.0.kind()))
+    }
+}
+
+/// Hands jobs that were not sent right after their commit (a crash, an SQS hiccup) to SQS.
+async fn sweep_outbox(d: SqsDispatcher) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        match d.dispatch_once(100).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sent = n, "outbox sweep sent jobs to SQS"),
+            Err(e) => tracing::warn!(error = %e, "outbox sweep failed"),
+        }
     }
 }
 

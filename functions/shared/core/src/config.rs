@@ -117,6 +117,10 @@ pub struct Config {
     #[arg(long, env = "ANVIL_EXPORT_URL_TTL_SECS", default_value_t = 3600)]
     pub export_url_ttl_secs: u64,
 
+    /// SQS queue URL: jobs are handed to SQS for the worker Lambda instead of being polled (AWS shape).
+    #[arg(long, env = "ANVIL_SQS_QUEUE_URL")]
+    pub sqs_queue_url: Option<String>,
+
     /// Job pollers run inside `anvil serve` (0: none; run `anvil worker` separately).
     #[arg(long, env = "ANVIL_WORKERS", default_value_t = 1)]
     pub workers: usize,

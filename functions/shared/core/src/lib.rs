@@ -18,6 +18,7 @@ pub mod health;
 pub mod jobs;
 pub mod schema;
 pub mod service;
+pub mod sqs;
 pub mod store;
 
 pub use error::{Error, Result};

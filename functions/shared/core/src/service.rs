@@ -18,6 +18,7 @@ use crate::blob::{BlobStore, FsBlobStore};
 use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
 use crate::schema::validate_label;
+use crate::sqs::SqsDispatcher;
 use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
 
 /// Everything a request needs, built once per process.
@@ -40,6 +41,19 @@ pub struct Background {
     pub download_ttl: Duration,
     /// Lifetime of an import's upload URL.
     pub upload_ttl: Duration,
+    /// Hands new jobs to SQS right after they are committed (AWS shape); `None` where workers poll.
+    pub dispatcher: Option<SqsDispatcher>,
+}
+
+impl Background {
+    /// Best effort: a job not sent now is sent by the periodic sweep.
+    async fn dispatch(&self) {
+        if let Some(d) = &self.dispatcher
+            && let Err(e) = d.dispatch_once(10).await
+        {
+            tracing::warn!(error = %e, "could not hand the job to SQS now; the sweep will");
+        }
+    }
 }
 
 /// Longest lifetime of a download URL: 7 days (also S3's limit for presigned URLs).
@@ -264,7 +278,9 @@ impl Anvil {
             return Err(Error::invalid("/filter/schema_version", "must be 1 or more"));
         }
         let bg = self.bg()?;
-        Ok(bg.tasks.create_export(&p.tenant, &p.subject, queue, req).await?.export)
+        let e = bg.tasks.create_export(&p.tenant, &p.subject, queue, req).await?.export;
+        bg.dispatch().await;
+        Ok(e)
     }
 
     /// An export; when it succeeded, with a download URL valid for `ttl` (default from configuration).
@@ -303,7 +319,10 @@ impl Anvil {
 
     pub async fn start_import(&self, p: &Principal, id: Uuid) -> Result<Import> {
         p.require(Role::Admin)?;
-        Ok(self.bg()?.tasks.start_import(&p.tenant, &p.subject, id).await?.import)
+        let bg = self.bg()?;
+        let i = bg.tasks.start_import(&p.tenant, &p.subject, id).await?.import;
+        bg.dispatch().await;
+        Ok(i)
     }
 
     pub async fn get_import(&self, p: &Principal, id: Uuid) -> Result<Import> {

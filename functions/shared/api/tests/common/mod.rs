@@ -85,6 +85,7 @@ impl TestApp {
             local: Some(fs.clone()),
             download_ttl: Duration::from_secs(600),
             upload_ttl: Duration::from_secs(600),
+            dispatcher: None,
         };
         let anvil = Anvil::new(store.clone(), verifier()).with_background(bg);
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];

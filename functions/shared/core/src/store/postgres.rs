@@ -949,18 +949,19 @@ impl Store for PgStore {
         let mut tx = self.tx(t).await?;
         // Ensures the queue exists for this tenant (404 otherwise, not an empty page).
         load_queue(&mut tx, t, queue).await?;
-        // Keyset pagination on the time-ordered label id (labels_queue_id_idx).
+        // Keyset pagination on the time-ordered label id (labels_queue_id_idx); the first page starts after
+        // the nil UUID so the comparison is always an index range condition.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id
              WHERE l.queue_id = $1 AND l.tenant_id = $2
-               AND ($3::uuid IS NULL OR l.id > $3)
+               AND l.id > $3
                AND ($4::uuid IS NULL OR l.sample_id = $4)
                AND ($5::text IS NULL OR l.labeler = $5)
              ORDER BY l.id LIMIT $6"
         )))
         .bind(queue)
         .bind(t.as_str())
-        .bind(f.after)
+        .bind(f.after.unwrap_or(Uuid::nil()))
         .bind(f.sample_id)
         .bind(f.labeler.as_deref())
         .bind(i64::from(f.limit))

@@ -236,22 +236,28 @@ impl TaskStore for PgStore {
         limit: u32,
     ) -> Result<Vec<ExportRow>> {
         let mut tx = self.tx(t).await?;
-        // Keyset pagination on the label id: each page is one short indexed query, so a worker never holds a
-        // transaction or a cursor open for the whole export and memory stays bounded by the page size.
+        // Keyset pagination on the label id: each page is one short range scan of labels_queue_id_idx (the
+        // first page starts after the nil UUID, so the statement has no `IS NULL OR` that would keep the
+        // planner's generic plan off the index), a worker never holds a transaction open for the whole
+        // export, and memory stays bounded by the page size.
         let rows = sqlx::query(
+            // The page of labels first, then each label's sample by primary key (LATERAL): a plain join lets
+            // the planner hash-join the whole samples table for every page.
             "SELECT l.id, l.sample_id, s.external_id, s.payload AS sample, l.labeler, l.schema_version, l.payload,
                     l.created_at
-             FROM labels l JOIN samples s ON s.id = l.sample_id
-             WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.created_at <= $3
-               AND ($4::uuid IS NULL OR l.id > $4)
-               AND ($5::text IS NULL OR l.labeler = $5)
-               AND ($6::integer IS NULL OR l.schema_version = $6)
-             ORDER BY l.id LIMIT $7",
+             FROM (SELECT * FROM labels l
+                   WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.created_at <= $3
+                     AND l.id > $4
+                     AND ($5::text IS NULL OR l.labeler = $5)
+                     AND ($6::integer IS NULL OR l.schema_version = $6)
+                   ORDER BY l.id LIMIT $7) l
+             CROSS JOIN LATERAL (SELECT x.external_id, x.payload FROM samples x WHERE x.id = l.sample_id) s
+             ORDER BY l.id",
         )
         .bind(queue)
         .bind(t.as_str())
         .bind(snapshot)
-        .bind(after)
+        .bind(after.unwrap_or(Uuid::nil()))
         .bind(filter.labeler.as_deref())
         .bind(filter.schema_version)
         .bind(i64::from(limit))

@@ -1002,11 +1002,11 @@ impl Store for SqliteStore {
     async fn list_labels(&self, t: &TenantId, queue: Uuid, f: &LabelFilter) -> Result<Vec<Label>> {
         let mut tx = self.read().await?;
         load_queue(&mut tx, t, queue).await?;
-        let after = f.after.map(|u| u.to_string());
+        let after = f.after.map(|u| u.to_string()).unwrap_or_default();
         let sample = f.sample_id.map(|u| u.to_string());
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{LABEL_SQL} WHERE l.queue_id = ? AND l.tenant_id = ?
-               AND (?3 IS NULL OR l.id > ?3) AND (?4 IS NULL OR l.sample_id = ?4) AND (?5 IS NULL OR l.labeler = ?5)
+               AND l.id > ?3 AND (?4 IS NULL OR l.sample_id = ?4) AND (?5 IS NULL OR l.labeler = ?5)
              ORDER BY l.id LIMIT ?6"
         )))
         .bind(queue.to_string())

@@ -260,14 +260,14 @@ impl TaskStore for SqliteStore {
                     l.created_at
              FROM labels l JOIN samples s ON s.id = l.sample_id
              WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.created_at <= ?3
-               AND (?4 IS NULL OR l.id > ?4) AND (?5 IS NULL OR l.labeler = ?5)
+               AND l.id > ?4 AND (?5 IS NULL OR l.labeler = ?5)
                AND (?6 IS NULL OR l.schema_version = ?6)
              ORDER BY l.id LIMIT ?7",
         )
         .bind(queue.to_string())
         .bind(t.as_str())
         .bind(ms(snapshot))
-        .bind(after.map(|a| a.to_string()))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(filter.labeler.as_deref())
         .bind(filter.schema_version)
         .bind(i64::from(limit))

@@ -37,6 +37,8 @@ enum Command {
     Worker,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Exit 0 when this host's `anvil serve` answers /health/ready with 200 (for container health checks).
+    Healthcheck,
     /// Mint a JWT with the configured HS256 secret (or the embedded default's local secret).
     Token {
         #[arg(long)]
@@ -94,6 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo } => runtime::serve(cfg, demo).await,
         Command::Worker => runtime::worker(cfg).await,
         Command::Migrate => runtime::migrate(&cfg).await,
+        Command::Healthcheck => runtime::healthcheck(&cfg).await,
         Command::Token { tenant, subject, role, ttl_hours } => {
             let verifier = runtime::verifier(&cfg).await?;
             let tenant =

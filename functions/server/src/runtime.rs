@@ -141,6 +141,7 @@ pub async fn verifier(cfg: &Config) -> anyhow::Result<Arc<JwtVerifier>> {
 }
 
 pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    cfg.check_air_gap()?;
     if !cfg.bind.ip().is_loopback() && !cfg.has_explicit_keys() {
         anyhow::bail!(
             "refusing to listen on {} with the generated local signing secret: configure real keys \
@@ -264,6 +265,7 @@ async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -
 
 /// `anvil worker`: polls the job table until SIGTERM/SIGINT, then finishes the job in hand.
 pub async fn worker(cfg: Config) -> anyhow::Result<()> {
+    cfg.check_air_gap()?;
     let (store, tasks) = open_store(&cfg).await?;
     let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.bind));
     let bg = background(&cfg, tasks.clone(), &public).await?;
@@ -308,6 +310,28 @@ async fn sweep_outbox(d: SqsDispatcher) {
             Err(e) => tracing::warn!(error = %e, "outbox sweep failed"),
         }
     }
+}
+
+/// `anvil healthcheck`: asks this host's `anvil serve` for `/health/ready` (for container HEALTHCHECKs in an
+/// image with no shell or curl). Exit status 0 when ready.
+pub async fn healthcheck(cfg: &Config) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = cfg.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let check = async {
+        let mut conn = tokio::net::TcpStream::connect(addr).await?;
+        conn.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+        let mut head = vec![0u8; 64];
+        let n = conn.read(&mut head).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..n]).to_string())
+    };
+    let head =
+        tokio::time::timeout(Duration::from_secs(5), check).await.context("no answer within 5 s")??;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    anyhow::ensure!(status == "200", "not ready: {}", head.lines().next().unwrap_or(""));
+    Ok(())
 }
 
 async fn reap_expired_leases(store: Arc<dyn Store>) {

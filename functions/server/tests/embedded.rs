@@ -157,6 +157,12 @@ async fn acknowledged_labels_survive_sigterm_and_sigkill_restarts() {
 
     // 2. restart: same data, the demo is not seeded twice
     let mut s = start(dir.path());
+    let hc = Command::new(env!("CARGO_BIN_EXE_anvil"))
+        .arg("healthcheck")
+        .env("ANVIL_BIND", s.base.trim_start_matches("http://"))
+        .output()
+        .unwrap();
+    assert!(hc.status.success(), "healthcheck of a ready server: {}", String::from_utf8_lossy(&hc.stderr));
     assert_eq!(sample_count(&http, &s).await, 300);
     let found: std::collections::HashSet<String> = all_label_ids(&http, &s).await.into_iter().collect();
     assert!(acked.iter().all(|id| found.contains(id)), "an acknowledged label was lost after SIGTERM");
@@ -215,4 +221,36 @@ fn the_data_directory_and_secret_are_private() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700);
     assert_eq!(mode(&data.join("jwt-secret")), 0o600);
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_answers() {
+    let out = Command::new(env!("CARGO_BIN_EXE_anvil"))
+        .arg("healthcheck")
+        .env("ANVIL_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn air_gapped_mode_refuses_outbound_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, val) in [
+        ("ANVIL_JWT_JWKS_URL", "https://idp.example.com/jwks.json"),
+        ("ANVIL_SQS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q"),
+        ("ANVIL_S3_BUCKET", "exports"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_anvil"))
+            .arg("serve")
+            .env_remove("DATABASE_URL")
+            .env("ANVIL_DATA_DIR", dir.path())
+            .env("ANVIL_AIR_GAPPED", "true")
+            .env(var, val)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var} accepted in air-gapped mode");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("ANVIL_AIR_GAPPED") && (err.contains(var) || var == "ANVIL_S3_BUCKET"), "{err}");
+    }
 }

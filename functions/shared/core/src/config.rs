@@ -129,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "ANVIL_JOB_VISIBILITY_SECS", default_value_t = 900)]
     pub job_visibility_secs: u64,
 
+    /// Air-gapped site: Anvil makes no outbound connection beyond its own Postgres and S3-compatible store.
+    /// JWT keys must come from files (no JWKS URL), AWS credentials and region from the environment (no
+    /// instance-metadata lookups), and SQS is refused. Start-up fails, naming the setting, if any is configured.
+    #[arg(long, env = "ANVIL_AIR_GAPPED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub air_gapped: bool,
+
     /// Log format: `json` (default; for containers and Lambda) or `pretty`.
     #[arg(long, env = "ANVIL_LOG_FORMAT", default_value = "json")]
     pub log_format: String,
@@ -172,6 +178,27 @@ impl Config {
         }
         keys.jwks_url = self.jwt_jwks_url.clone();
         Ok(keys)
+    }
+
+    /// Refuses settings that would make an air-gapped deployment reach out.
+    pub fn check_air_gap(&self) -> anyhow::Result<()> {
+        if !self.air_gapped {
+            return Ok(());
+        }
+        if self.jwt_jwks_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            anyhow::bail!(
+                "ANVIL_AIR_GAPPED: ANVIL_JWT_JWKS_URL is an outbound fetch; use ANVIL_JWT_JWKS_FILE"
+            );
+        }
+        if self.sqs_queue_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            anyhow::bail!(
+                "ANVIL_AIR_GAPPED: ANVIL_SQS_QUEUE_URL is an AWS service; workers poll the job table"
+            );
+        }
+        if self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty()) && self.s3_endpoint.is_none() {
+            anyhow::bail!("ANVIL_AIR_GAPPED: set ANVIL_S3_ENDPOINT to the site's S3-compatible store");
+        }
+        Ok(())
     }
 
     /// Whether any verification key is configured explicitly (not the embedded default's generated one).

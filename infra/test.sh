@@ -1,17 +1,28 @@
 #!/usr/bin/env bash
-# Runs Anvil's whole test suite: unit and integration tests against real Postgres and SQLite, then the
-# browser tests of the labeling app. Starts what it needs (Postgres on 127.0.0.1:5432 if none answers).
+# Runs Anvil's whole test suite against real parts: unit and integration tests over Postgres and SQLite,
+# S3/SQS/Secrets Manager through the aws-sdk clients against moto on loopback, the Lambda functions on a local
+# Runtime API, the container image under podman, and the labeling app in headless Chromium. Starts and installs
+# what it needs (Postgres on 127.0.0.1:5432 if none answers, a .venv with moto/cfn-lint/cargo-lambda, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/lib.sh
 
 ensure_postgres
+ensure_python_tools
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 log "cargo test --workspace"
 cargo test --workspace --locked
 
-if [ -x spa/e2e/run.sh ] || [ -f spa/e2e/run.sh ]; then
-    log "labeling app in headless Chromium"
-    bash spa/e2e/run.sh
+if [ -f template.yaml ]; then
+    log "cfn-lint template.yaml"
+    cfn-lint template.yaml
 fi
+
+if [ -f infra/tests/container.sh ]; then
+    log "container image under podman"
+    bash infra/tests/container.sh
+fi
+
+log "labeling app in headless Chromium"
+bash spa/e2e/run.sh

@@ -40,12 +40,25 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "database unavailable");
-                Error::Unavailable("database")
-            }
-            _ => Error::Internal(anyhow::Error::new(e).context("database error")),
+        let transient = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // The server went away or is restarting (class 08 connection exceptions, 57P0x shutdowns, too
+            // many connections), or a concurrent transaction won (serialization failure, deadlock): retrying
+            // later works, so this is a 503, not a 500.
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                c.starts_with("08") || c.starts_with("57P") || c == "53300" || c == "40001" || c == "40P01"
+            }),
+            _ => false,
+        };
+        if transient {
+            tracing::warn!(error = %e, "database unavailable");
+            Error::Unavailable("database")
+        } else {
+            Error::Internal(anyhow::Error::new(e).context("database error"))
         }
     }
 }

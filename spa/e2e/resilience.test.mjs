@@ -113,5 +113,10 @@ test('heartbeats keep the lease while the labeler works; a lost lease is said pl
     assignmentId);
   await page.keyboard.press('n');
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '1');
+  try {
+    await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '1', null, { timeout: 5000 });
+  } catch (e) {
+    console.log('DEBUG', await page.evaluate(() => document.querySelector('.label-page').outerHTML));
+    throw e;
+  }
 });

@@ -39,8 +39,9 @@ pub enum Route {
 fn switch(route: Route) -> Html {
     match route {
         Route::Home => html! { <pages::queues::QueuesPage /> },
-        Route::Label { id } => html! { <pages::label::LabelPage {id} /> },
-        Route::Review { id } => html! { <pages::review::ReviewPage {id} /> },
+        // keyed by queue: another queue is a fresh page, not this one's state with new props
+        Route::Label { id } => html! { <pages::label::LabelPage key={id.to_string()} {id} /> },
+        Route::Review { id } => html! { <pages::review::ReviewPage key={id.to_string()} {id} /> },
         Route::Admin => html! { <pages::admin::AdminPage /> },
         Route::NewQueue => html! { <pages::new_queue::NewQueuePage /> },
         Route::AdminQueue { id } => html! { <pages::admin_queue::AdminQueuePage {id} /> },
@@ -63,7 +64,9 @@ pub fn app() -> Html {
 fn shell() -> Html {
     let session = use_session();
     match &session.state {
-        SessionState::Loading => html! { <main class="page"><Loading /></main> },
+        SessionState::Loading | SessionState::Unreachable(_) => {
+            html! { <main class="page"><Loading /></main> }
+        }
         SessionState::SignedOut => html! { <pages::sign_in::SignInPage /> },
         SessionState::Active { .. } | SessionState::Expired { .. } => html! {
             <>

@@ -11,7 +11,8 @@ use anvil_types::{Me, Role};
 use gloo_storage::{LocalStorage, Storage};
 use yew::prelude::*;
 
-use crate::api::{self, Api, ApiError};
+use crate::api::{self, Api, ApiError, ErrorKind};
+use crate::components::notice::ApiProblem;
 
 const TOKEN_KEY: &str = "anvil.token";
 
@@ -29,9 +30,13 @@ pub enum SessionState {
         token: Rc<str>,
         me: Rc<Me>,
     },
+    /// The stored token could not be checked: the server did not answer.
+    Unreachable(ApiError),
 }
 
 pub enum SessionAction {
+    Checking,
+    Unreachable(ApiError),
     SignedIn { token: Rc<str>, me: Me },
     SignOut,
     Expire,
@@ -47,6 +52,8 @@ impl Reducible for Session {
 
     fn reduce(self: Rc<Self>, action: SessionAction) -> Rc<Self> {
         let state = match action {
+            SessionAction::Checking => SessionState::Loading,
+            SessionAction::Unreachable(e) => SessionState::Unreachable(e),
             SessionAction::SignedIn { token, me } => {
                 let _ = LocalStorage::set(TOKEN_KEY, token.as_ref());
                 SessionState::Active { token, me: Rc::new(me) }
@@ -99,22 +106,45 @@ pub struct SessionProviderProps {
 #[function_component(SessionProvider)]
 pub fn session_provider(props: &SessionProviderProps) -> Html {
     let session = use_reducer(|| Session { state: SessionState::Loading });
+    // Bumped by "retry" when the server could not be reached at start.
+    let attempt = use_state(|| 0u32);
     {
         let session = session.clone();
-        use_effect_with((), move |_| {
+        use_effect_with(*attempt, move |n| {
+            let first = *n == 0;
             wasm_bindgen_futures::spawn_local(async move {
-                api::load_runtime_config().await;
+                if first {
+                    api::load_runtime_config().await;
+                }
                 let stored: Option<String> = LocalStorage::get(TOKEN_KEY).ok();
                 match stored {
                     Some(token) if !token.is_empty() => match check_token(&token).await {
                         Ok(me) => session.dispatch(SessionAction::SignedIn { token: Rc::from(token), me }),
-                        // A stored token that no longer works: start from the sign-in page.
-                        Err(_) => session.dispatch(SessionAction::SignOut),
+                        // Only a refused token is forgotten; an unreachable server keeps it for a retry.
+                        Err(e) if e.kind() == ErrorKind::Unauthorized => {
+                            session.dispatch(SessionAction::SignOut)
+                        }
+                        Err(e) => session.dispatch(SessionAction::Unreachable(e)),
                     },
                     _ => session.dispatch(SessionAction::SignOut),
                 }
             });
         });
+    }
+    if let SessionState::Unreachable(e) = &session.state {
+        let retry = {
+            let (session, attempt) = (session.clone(), attempt.clone());
+            Callback::from(move |_| {
+                session.dispatch(SessionAction::Checking);
+                attempt.set(*attempt + 1);
+            })
+        };
+        return html! {
+            <main class="page narrow" id="main">
+                <h1>{ "Anvil" }</h1>
+                <ApiProblem error={e.clone()} on_retry={retry} />
+            </main>
+        };
     }
     html! {
         <ContextProvider<SessionHandle> context={session}>

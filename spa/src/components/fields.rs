@@ -154,7 +154,8 @@ pub fn field(p: &FieldProps) -> Html {
     let class = classes!("field", p.active.then_some("active"), p.error.is_some().then_some("invalid"));
     html! {
         <section {class} data-field-index={i.to_string()} data-field={p.spec.name.clone()}
-            onmousedown={activate.reform(|_: MouseEvent| ())} onfocusin={activate.reform(|_: FocusEvent| ())} aria-labelledby={title_id.clone()}>
+            onmousedown={activate.reform(|_: MouseEvent| ())} onfocusin={activate.reform(|_: FocusEvent| ())}
+            role="group" aria-labelledby={title_id.clone()}>
             <h3 id={title_id}>
                 { &p.spec.title }
                 if !p.spec.required { <span class="optional">{ " optional" }</span> }

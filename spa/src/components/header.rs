@@ -27,8 +27,9 @@ pub fn header() -> Html {
                 }
             </nav>
             <div class="who">
-                <span class="subject" title={format!("tenant {}", me.tenant_id)}>{ &me.subject }</span>
+                <span class="subject">{ &me.subject }</span>
                 <span class="role">{ me.role.as_str() }</span>
+                <span class="tenant" title="tenant">{ &me.tenant_id }</span>
                 <button type="button" class="link" onclick={sign_out}>{ "Sign out" }</button>
             </div>
         </header>

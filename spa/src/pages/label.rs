@@ -205,15 +205,16 @@ pub enum Action {
     Clear,
     LocalInvalid(BTreeMap<usize, String>),
     SubmitStart,
-    SubmitOk(String),
-    SubmitFailed(ApiError),
+    // Answers about one assignment carry its id: a late answer must not land on the next sample.
+    SubmitOk(Uuid, String),
+    SubmitFailed(Uuid, ApiError),
     SkipOpen,
     SkipReason(String),
     SkipNeedsReason,
     SkipStart,
-    SkipOk,
-    SkipFailed(ApiError),
-    LeaseLost(String),
+    SkipOk(Uuid),
+    SkipFailed(Uuid, ApiError),
+    LeaseLost(Uuid, String),
     /// Give up the open sample after a problem (its draft stays, in case it comes back); load the next.
     StashAndAdvance,
     ToggleHelp,
@@ -281,6 +282,17 @@ impl Reducible for State {
                 let Work::Ready(item) = &mut s.work else {
                     return self;
                 };
+                let about = match &other {
+                    Action::SubmitOk(id, _)
+                    | Action::SubmitFailed(id, _)
+                    | Action::SkipOk(id)
+                    | Action::SkipFailed(id, _)
+                    | Action::LeaseLost(id, _) => Some(*id),
+                    _ => None,
+                };
+                if about.is_some_and(|id| id != item.claim.assignment.id) {
+                    return self;
+                }
                 match other {
                     Action::Edit(e) => {
                         if item.busy != Busy::Idle {
@@ -328,14 +340,14 @@ impl Reducible for State {
                         item.problem = None;
                         item.errors.clear();
                     }
-                    Action::SubmitOk(ext) => {
+                    Action::SubmitOk(_, ext) => {
                         s.labeled += 1;
                         save_tally(s.queue_id, s.labeled, s.skipped);
                         drop_draft(item.claim.sample.id);
                         item.busy = Busy::Advancing;
                         s.saved = Some(ext);
                     }
-                    Action::SubmitFailed(e) => {
+                    Action::SubmitFailed(_, e) => {
                         item.busy = Busy::Idle;
                         submit_failed(item, e);
                     }
@@ -344,21 +356,21 @@ impl Reducible for State {
                         item.problem = None;
                         s.overlay = Overlay::None;
                     }
-                    Action::SkipOk => {
+                    Action::SkipOk(_) => {
                         drop_draft(item.claim.sample.id);
                         s.skipped += 1;
                         save_tally(s.queue_id, s.labeled, s.skipped);
                         item.busy = Busy::Advancing;
                         s.saved = None;
                     }
-                    Action::SkipFailed(e) => {
+                    Action::SkipFailed(_, e) => {
                         item.busy = Busy::Idle;
                         item.problem = Some(match e.kind() {
                             ErrorKind::Conflict | ErrorKind::NotFound => Problem::LeaseLost(e.message),
                             _ => Problem::SkipFailed(describe(&e)),
                         });
                     }
-                    Action::LeaseLost(msg) => {
+                    Action::LeaseLost(_, msg) => {
                         if item.busy == Busy::Idle && item.problem.is_none() {
                             item.problem = Some(Problem::LeaseLost(msg));
                         }
@@ -555,12 +567,12 @@ impl Ctl {
         wasm_bindgen_futures::spawn_local(async move {
             match labels::submit(&api, id, payload).await {
                 Ok(_) => {
-                    ctl.state.dispatch(Action::SubmitOk(ext));
+                    ctl.state.dispatch(Action::SubmitOk(id, ext));
                     // Only now: asking before the submit answered would return this same lease.
                     ctl.claim_next();
                     ctl.refresh_stats();
                 }
-                Err(e) => ctl.state.dispatch(Action::SubmitFailed(e)),
+                Err(e) => ctl.state.dispatch(Action::SubmitFailed(id, e)),
             }
         });
     }
@@ -583,11 +595,11 @@ impl Ctl {
         wasm_bindgen_futures::spawn_local(async move {
             match assignments::release(&api, id, &reason).await {
                 Ok(_) => {
-                    ctl.state.dispatch(Action::SkipOk);
+                    ctl.state.dispatch(Action::SkipOk(id));
                     ctl.claim_next();
                     ctl.refresh_stats();
                 }
-                Err(e) => ctl.state.dispatch(Action::SkipFailed(e)),
+                Err(e) => ctl.state.dispatch(Action::SkipFailed(id, e)),
             }
         });
     }
@@ -611,7 +623,7 @@ impl Ctl {
             if let Err(e) = assignments::heartbeat(&api, id).await
                 && matches!(e.kind(), ErrorKind::Conflict | ErrorKind::NotFound)
             {
-                state.dispatch(Action::LeaseLost(e.message));
+                state.dispatch(Action::LeaseLost(id, e.message));
             }
         });
     }

@@ -185,10 +185,11 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
     let session = use_session();
     let api = use_api();
     let state = use_reducer(State::default);
+    let allowed = session.role() >= Some(Role::Auditor);
     {
         let (api, state) = (api.clone(), state.clone());
         use_effect_with(queue_id, move |id| {
-            if let Some(api) = api {
+            if let Some(api) = api.filter(|_| allowed) {
                 let id = *id;
                 load_page(&api, &state, id, None);
                 wasm_bindgen_futures::spawn_local(async move {
@@ -202,7 +203,7 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
             }
         });
     }
-    if session.role() < Some(Role::Auditor) {
+    if !allowed {
         return html! {
             <Notice title="Auditors only">
                 <p>{ "Reviewing labels needs the auditor or admin role." }</p>

@@ -2,6 +2,7 @@
 //! blob directory and its signed links.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -299,29 +300,6 @@ async fn a_poison_job_ends_dead_and_the_others_still_run(app: TestApp) {
         .await
         .expect(StatusCode::OK);
     assert_eq!(e["state"], "succeeded");
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use super::*;
-            $(
-                #[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(TestApp::postgres(pool).await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(TestApp::sqlite().await).await;
-                }
-            )*
-        }
-    };
 }
 
 conformance!(

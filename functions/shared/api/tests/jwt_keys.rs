@@ -2,6 +2,7 @@
 //! that is fetched again when a token names an unknown key id.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! Each scenario is a plain async fn run against every store (see the `conformance!` list at the bottom).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::{HashMap, HashSet};
@@ -499,29 +500,6 @@ async fn queue_admin_routes_need_the_admin_role(app: TestApp) {
 }
 
 fn _unused(_: Value) {}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use super::*;
-            $(
-                #[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(TestApp::postgres(pool).await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(TestApp::sqlite().await).await;
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     a_queue_is_created_listed_and_patched_with_a_new_schema_version,

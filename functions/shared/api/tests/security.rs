@@ -1,6 +1,7 @@
 //! Tenant isolation, the role matrix, JWT attacks, bad input and the OpenAPI document, through the router.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -457,29 +458,6 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app
     // writing a row of another tenant is refused by the policy
     let err = sqlx::query("INSERT INTO tenants (id) VALUES ('rls-b-2')").execute(&mut *tx).await;
     assert!(err.is_err());
-}
-
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            use super::*;
-            $(
-                #[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
-                async fn $name(pool: sqlx::PgPool) {
-                    super::$name(TestApp::postgres(pool).await).await;
-                }
-            )*
-        }
-        mod sqlite {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(TestApp::sqlite().await).await;
-                }
-            )*
-        }
-    };
 }
 
 conformance!(

@@ -282,3 +282,29 @@ pub fn rich_schema() -> Value {
 pub fn assignment_id(claim: &Value) -> String {
     claim["assignment"]["id"].as_str().unwrap().to_string()
 }
+
+/// Runs each named scenario `async fn name(app: TestApp)` against both stores: Postgres (a fresh database
+/// per test, `#[sqlx::test]`) and SQLite (a fresh file).
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            use super::*;
+            $(
+                #[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
+                async fn $name(pool: sqlx::PgPool) {
+                    super::$name(TestApp::postgres(pool).await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(TestApp::sqlite().await).await;
+                }
+            )*
+        }
+    };
+}

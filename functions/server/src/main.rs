@@ -5,6 +5,7 @@
 //! - `anvil migrate` apply the database migrations and exit
 //! - `anvil token`   mint a JWT for a tenant/subject/role with the configured (or local) HS256 secret
 
+mod bench;
 mod demo;
 mod runtime;
 
@@ -39,6 +40,8 @@ enum Command {
     Migrate,
     /// Exit 0 when this host's `anvil serve` answers /health/ready with 200 (for container health checks).
     Healthcheck,
+    /// Benchmarks to size a deployment: loop, floor, compare, scale, export, sqlite-loop (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// Mint a JWT with the configured HS256 secret (or the embedded default's local secret).
     Token {
         #[arg(long)]
@@ -97,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker => runtime::worker(cfg).await,
         Command::Migrate => runtime::migrate(&cfg).await,
         Command::Healthcheck => runtime::healthcheck(&cfg).await,
+        Command::Bench(args) => bench::run(cfg, args).await,
         Command::Token { tenant, subject, role, ttl_hours } => {
             let verifier = runtime::verifier(&cfg).await?;
             let tenant =

@@ -57,6 +57,7 @@ test('an admin creates a queue with a schema, adds samples, sees stats, pauses a
   const schema = JSON.parse(await json.inputValue());
   assert.deepEqual(schema.fields.map((f) => [f.name, f.kind]), [['toxic', 'single_choice'], ['severity', 'rating'], ['slurs', 'span']]);
   schema.fields.push({ name: 'seen_on', title: 'Seen on', kind: 'date', required: false });
+  schema.fields.push({ name: 'score', title: 'Score', kind: 'number', min: 0, max: 10, step: 0.5 });
   await json.fill(JSON.stringify(schema, null, 2));
   await screenshot(page, '15-new-queue-json');
   await page.getByRole('button', { name: 'Form', exact: true }).click();
@@ -108,9 +109,33 @@ test('an admin creates a queue with a schema, adds samples, sees stats, pauses a
   assert.equal(q.body.name, name);
   assert.equal(q.body.lease_seconds, 60);
   assert.equal(q.body.sample_count, 5);
-  assert.deepEqual(q.body.schema.fields.map((f) => f.name), ['toxic', 'severity', 'slurs', 'seen_on']);
+  assert.deepEqual(q.body.schema.fields.map((f) => f.name), ['toxic', 'severity', 'slurs', 'seen_on', 'score']);
   assert.equal(q.body.schema.fields[1].max, 4);
   assert.deepEqual(q.body.schema.fields[2].labels, ['SLUR', 'THREAT']);
   assert.equal(q.body.schema.instructions, 'Is the comment toxic? How bad? Mark slurs.');
+
+  // The new queue labels like any other: a choice, a rating, a date and a number (typed fields take the focus).
+  await page.getByRole('link', { name: 'Label', exact: true }).click();
+  await page.locator('.label-page[data-state=ready]').waitFor();
+  const sample = await page.locator('.label-grid').getAttribute('data-sample');
+  await page.keyboard.press('1');
+  await page.keyboard.press('3');
+  await page.keyboard.press('ArrowDown');
+  await page.locator('#field-3-input:focus').waitFor();
+  await page.locator('#field-3-input').fill('2025-03-01');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('ArrowDown');
+  await page.locator('#field-4-input:focus').waitFor();
+  await page.keyboard.type('11');
+  await page.keyboard.press('Enter');
+  await page.locator('.field[data-field=score] .field-error').waitFor();
+  await screenshot(page, '18-label-number-invalid');
+  await page.locator('#field-4-input').fill('');
+  await page.keyboard.type('2.5');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '1');
+  const labels = await api(server, server.tokens.admin, 'GET', `/v1/queues/${queueId}/labels`);
+  assert.deepEqual(labels.body.items.find((l) => l.external_id === sample).payload,
+    { toxic: 'yes', severity: 3, slurs: [], seen_on: '2025-03-01', score: 2.5 });
   assert.deepEqual(problems.filter((p) => !/status of 4\d\d/.test(p)), []);
 });

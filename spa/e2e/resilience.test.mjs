@@ -109,14 +109,12 @@ test('heartbeats keep the lease while the labeler works; a lost lease is said pl
   // Take the next sample; the answers are kept in case this one comes back, and labeling goes on.
   await page.getByRole('button', { name: 'Take the next sample' }).click();
   await page.waitForFunction(
-    (id) => document.querySelector('.label-page[data-state=ready] .label-grid')?.dataset.assignment !== id,
+    (id) => {
+      const grid = document.querySelector('.label-page[data-state=ready] .label-grid');
+      return grid && grid.dataset.assignment !== id;
+    },
     assignmentId);
   await page.keyboard.press('n');
   await page.keyboard.press('Enter');
-  try {
-    await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '1', null, { timeout: 5000 });
-  } catch (e) {
-    console.log('DEBUG', await page.evaluate(() => document.querySelector('.label-page').outerHTML));
-    throw e;
-  }
+  await page.waitForFunction(() => document.querySelector('[data-tally=labeled]')?.textContent === '1');
 });

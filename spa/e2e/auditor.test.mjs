@@ -1,4 +1,4 @@
-// An auditor browses a queue's labels, opens one sample to compare its two labels side by side, rejects one
+// An auditor browses a queue's labels page by page, opens one sample to compare its two labels side by side, rejects one
 // with a comment (a rejection without one is refused) and accepts the other; the API then shows the reviews.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -44,10 +44,11 @@ test('an auditor compares the labels of a sample and rejects one with a comment'
   assert.equal(q.status, 201);
   const queueId = q.body.id;
   const texts = ['Acme Corp shipped it late.', 'Globex support was great.', 'It works.'];
+  for (let n = 4; n <= 30; n += 1) texts.push(`Filler review number ${n}.`);
   const add = await api(server, tokens.admin, 'POST', `/v1/queues/${queueId}/samples`, {
-    samples: texts.map((text, i) => ({ external_id: `audit-${i + 1}`, payload: { text } })),
+    samples: texts.map((text, i) => ({ external_id: `audit-${i + 1}`, payload: { text }, priority: 30 - i })),
   });
-  assert.equal(add.body.created, 3);
+  assert.equal(add.body.created, 30);
   await labelVia(tokens.alice, queueId, (s) => ({
     sentiment: 'positive',
     entities: s.external_id === 'audit-1' ? [{ start: 0, end: 9, label: 'ORG' }] : [],
@@ -65,9 +66,15 @@ test('an auditor compares the labels of a sample and rejects one with a comment'
   await card.locator('progress').waitFor();
   await screenshot(page, '10-queues-auditor');
   await card.getByRole('link', { name: 'Review labels' }).click();
-  await page.locator('.labels-table tbody tr').nth(5).waitFor();
-  assert.equal(await page.locator('.labels-table tbody tr').count(), 6);
+  // 60 labels: a page of 50, then the rest.
+  await page.locator('.labels-table tbody tr').nth(49).waitFor();
+  assert.equal(await page.locator('.labels-table tbody tr').count(), 50);
   await screenshot(page, '11-review-list');
+  await page.getByRole('button', { name: 'Load more' }).click();
+  await page.locator('.labels-table tbody tr').nth(59).waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
+  const rows = await page.locator('.labels-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.label));
+  assert.equal(new Set(rows).size, 60, 'every label once');
 
   await page.getByRole('button', { name: 'Compare the labels of audit-1' }).first().click();
   const cards = page.locator('.compare .label-card');
@@ -92,7 +99,10 @@ test('an auditor compares the labels of a sample and rejects one with a comment'
   await screenshot(page, '12-review-compare');
 
   // Assert: the API shows the reviews.
-  const labels = await api(server, tokens.auditor, 'GET', `/v1/queues/${queueId}/labels?limit=50`);
+  const labels = await api(server, tokens.auditor, 'GET', `/v1/queues/${queueId}/labels?limit=500&sample_id=${
+    (await api(server, tokens.auditor, 'GET', `/v1/queues/${queueId}/labels?limit=500`)).body.items
+      .find((l) => l.external_id === 'audit-1').sample_id}`);
+  assert.equal(labels.body.items.length, 2);
   const a1 = labels.body.items.find((l) => l.external_id === 'audit-1' && l.labeler === 'alice');
   const b1 = labels.body.items.find((l) => l.external_id === 'audit-1' && l.labeler === 'bob');
   const ra = await api(server, tokens.auditor, 'GET', `/v1/labels/${a1.id}`);

@@ -126,7 +126,8 @@ pub fn app(state: AppState) -> Router {
 pub fn app_with_spa(state: AppState, spa_dir: &std::path::Path) -> Router {
     use tower_http::services::{ServeDir, ServeFile};
     let index = spa_dir.join("index.html");
-    let files = ServeDir::new(spa_dir).not_found_service(ServeFile::new(index));
+    // unknown paths get index.html with 200 (the SPA routes them), not a 404
+    let files = ServeDir::new(spa_dir).fallback(ServeFile::new(index));
     let spa = Router::new()
         .fallback_service(files)
         .layer(SetResponseHeaderLayer::overriding(

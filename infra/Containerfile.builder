@@ -4,7 +4,7 @@
 #     docker build -f infra/Containerfile.builder -t anvil:dev .
 #
 # The result matches infra/Containerfile (which CI builds from binaries made on the host, since no registry
-# is reachable there): a FROM-scratch image with the static musl `anvil`, `anvil-probe`, the SPA and a CA
+# is reachable there): a FROM-scratch image with the static musl `anvil`, the SPA and a CA
 # bundle. This file is not built by the tests here — keep its steps in step with infra/image-build.sh.
 # Context filter: infra/Containerfile.builder.dockerignore.
 
@@ -20,10 +20,9 @@ WORKDIR /src
 COPY . .
 ENV CC_x86_64_unknown_linux_musl=musl-gcc
 RUN bash spa/build.sh
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl -p anvil-server \
- && (cd infra/probe && cargo build --release --locked --target x86_64-unknown-linux-musl --target-dir /src/target/probe)
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl -p anvil-server
 RUN mkdir -p /out/rootfs/data /out/spa \
- && cp target/x86_64-unknown-linux-musl/release/anvil target/probe/x86_64-unknown-linux-musl/release/anvil-probe /out/ \
+ && cp target/x86_64-unknown-linux-musl/release/anvil /out/ \
  && cp -R spa/dist/. /out/spa/ \
  && cp /etc/ssl/certs/ca-certificates.crt /out/ \
  && printf 'root:x:0:0:root:/root:/sbin/nologin\nanvil:x:65532:65532:anvil:/data:/sbin/nologin\n' > /out/passwd \
@@ -39,7 +38,7 @@ LABEL org.opencontainers.image.title="anvil" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/passwd /out/group /etc/
-COPY --from=build /out/anvil /out/anvil-probe /usr/local/bin/
+COPY --from=build /out/anvil /usr/local/bin/anvil
 COPY --from=build /out/spa/ /app/spa/
 COPY --from=build --chown=65532:65532 /out/rootfs/ /
 ENV ANVIL_BIND=0.0.0.0:8080 \
@@ -52,7 +51,7 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["/usr/local/bin/anvil-probe", "/health/live"]
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/anvil", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/anvil"]
 CMD ["serve"]

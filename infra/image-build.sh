@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Anvil container image with no registry access: a static musl `anvil` (and the tiny health probe)
-# built on the host, the SPA built by spa/build.sh, the host's CA bundle, staged in target/image/ and put
+# Builds the Anvil container image with no registry access: a static musl `anvil` built on the host, the SPA built by spa/build.sh, the host's CA bundle, staged in target/image/ and put
 # into a FROM-scratch image by podman. Installs what is missing (apt: podman buildah runc musl-tools; the
 # rustup musl target), each install guarded so reruns skip it. Prints the image size. Works from any directory.
 #
@@ -19,7 +18,6 @@ source infra/lib.sh
 IMAGE="${ANVIL_IMAGE:-localhost/anvil:dev}"
 TARGET=x86_64-unknown-linux-musl
 MUSL_DIR=target/musl
-PROBE_DIR=target/probe
 STAGE=target/image
 NICE="nice -n 10"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/infra/containers.conf}"
@@ -38,18 +36,13 @@ fi
 export CC_x86_64_unknown_linux_musl=musl-gcc
 log "cargo build --release --target $TARGET -p anvil-server"
 $NICE cargo build --release --locked --target "$TARGET" --target-dir "$MUSL_DIR" -p anvil-server
-log "cargo build --release --target $TARGET (infra/probe)"
-(cd infra/probe && $NICE cargo build --release --locked --target "$TARGET" --target-dir "$ROOT/$PROBE_DIR")
 
 ANVIL_BIN="$MUSL_DIR/$TARGET/release/anvil"
-PROBE_BIN="$PROBE_DIR/$TARGET/release/anvil-probe"
-for b in "$ANVIL_BIN" "$PROBE_BIN"; do
-  # A dynamically linked binary would not start in a FROM-scratch image (no loader, no libc).
-  if file "$b" | grep -q "dynamically linked"; then
-    echo "error: $b is dynamically linked; the image needs a static binary" >&2
-    exit 1
-  fi
-done
+# A dynamically linked binary would not start in a FROM-scratch image (no loader, no libc).
+if file "$ANVIL_BIN" | grep -q "dynamically linked"; then
+  echo "error: $ANVIL_BIN is dynamically linked; the image needs a static binary" >&2
+  exit 1
+fi
 
 # ---- the labeling app
 if [ "${ANVIL_IMAGE_SKIP_SPA:-}" = 1 ]; then
@@ -63,12 +56,12 @@ fi
 log "staging $STAGE"
 rm -rf "$STAGE"
 mkdir -p "$STAGE/rootfs/data" "$STAGE/spa"
-cp "$ANVIL_BIN" "$PROBE_BIN" "$STAGE/"
+cp "$ANVIL_BIN" "$STAGE/anvil"
 cp -R spa/dist/. "$STAGE/spa/"
 cp /etc/ssl/certs/ca-certificates.crt "$STAGE/ca-certificates.crt"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nanvil:x:65532:65532:anvil:/data:/sbin/nologin\n' >"$STAGE/passwd"
 printf 'root:x:0:\nanvil:x:65532:\n' >"$STAGE/group"
-chmod 0755 "$STAGE/anvil" "$STAGE/anvil-probe"
+chmod 0755 "$STAGE/anvil"
 chmod 0700 "$STAGE/rootfs/data"
 chmod -R a+rX "$STAGE/spa"
 chmod 0644 "$STAGE/ca-certificates.crt" "$STAGE/passwd" "$STAGE/group"

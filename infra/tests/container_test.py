@@ -392,9 +392,9 @@ class Suite:
         self.db_url = f"{HOST_PG}/{self.db}"
         self.moto: Moto | None = None
         self.pg: ThrowawayPostgres | None = None
+        self.extra_pg: list[ThrowawayPostgres] = []
         self.api_name = f"anvil-ct-{RUN_ID}-api"
         self.api_port = free_port()
-        self.air_gap_switch = "ANVIL_AIR_GAPPED" in run([ANVIL_BIN, "--help"], check=False).stdout
 
     def test(self, fn) -> None:
         name = fn.__name__
@@ -430,7 +430,7 @@ class Suite:
         assert env["ANVIL_BIND"] == "0.0.0.0:8080" and env["ANVIL_DATA_DIR"] == "/data", env
         assert env["ANVIL_SPA_DIR"] == "/app/spa", env
         hc = info.get("Healthcheck") or cfg.get("Healthcheck")
-        assert hc and hc["Test"][:2] == ["CMD", "/usr/local/bin/anvil-probe"], hc
+        assert hc and hc["Test"] == ["CMD", "/usr/local/bin/anvil", "healthcheck"], hc
         out = subprocess.run(["file", ANVIL_BIN], capture_output=True, text=True).stdout
         assert "statically linked" in out or "static-pie linked" in out, out
 
@@ -458,7 +458,7 @@ class Suite:
         qid = api.queue(20)
         ids = [api.label_one(api.labeler("alice"), qid) for _ in range(10)]
         assert all(ids) and set(api.label_ids(qid)) == set(ids)
-        # the image's HEALTHCHECK (anvil-probe inside the container)
+        # the image's HEALTHCHECK (`anvil healthcheck` inside the container)
         hc = run(PODMAN + ["healthcheck", "run", name], check=False)
         assert hc.returncode == 0, f"healthcheck: {hc.returncode} {hc.stdout} {hc.stderr}"
         assert self.pods.stop(name) < 25
@@ -596,12 +596,12 @@ class Suite:
 
     # -- air-gapped: no network at all but the Postgres socket; every connect() recorded
 
-    def _strace_run(self, name: str, env: dict, mounts: list[str], trace_file: str):
+    def _strace_run(self, name: str, env: dict, mounts: list[str], trace_file: str, cmd=("serve",)):
         """Starts a --network none container under strace -f, which follows podman -> conmon -> runc -> anvil
         and records every connect/sendto/sendmsg of the whole tree until the container exits."""
         prefix = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect,sendto,sendmsg", "-e",
                   "signal=none", "-s", "128", "-o", trace_file]
-        return self.pods.run(name, env, ["serve"], network="none", mounts=mounts, prefix=prefix)
+        return self.pods.run(name, env, list(cmd), network="none", mounts=mounts, prefix=prefix)
 
     @staticmethod
     def _inet_connects(trace_file: str) -> tuple[list[str], list[str]]:
@@ -698,18 +698,120 @@ class Suite:
         inet, _ = self._inet_connects(trace_file)
         assert any("192.0.2.1" in line for line in inet), "strace did not see the JWKS fetch attempt"
         assert "JWKS" in self.pods.logs(name), "the failed JWKS fetch is logged"
-        if not self.air_gap_switch:
-            log("ANVIL_AIR_GAPPED is not in `anvil --help` yet: its refusals are not checked")
-            return "skip"
-        for extra, var in ((
-            {"ANVIL_JWT_JWKS_URL": "http://192.0.2.1/jwks.json"}, "ANVIL_JWT_JWKS_URL"),
-            ({"ANVIL_S3_BUCKET": "b"}, "ANVIL_S3_ENDPOINT"),
+        for cmd, extra, var in (
+            ("serve", {"ANVIL_JWT_JWKS_URL": "http://192.0.2.1/jwks.json"}, "ANVIL_JWT_JWKS_URL"),
+            ("serve", {"ANVIL_SQS_QUEUE_URL": "http://192.0.2.1/1/q"}, "ANVIL_SQS_QUEUE_URL"),
+            ("serve", {"ANVIL_S3_BUCKET": "b"}, "ANVIL_S3_ENDPOINT"),
+            ("worker", {"ANVIL_S3_BUCKET": "b"}, "ANVIL_S3_ENDPOINT"),
         ):
-            p = self.pods.run_once({"ANVIL_AIR_GAPPED": "true", **self.key_env, **extra}, ["serve"],
+            p = self.pods.run_once({"ANVIL_AIR_GAPPED": "true", **self.key_env, **extra}, [cmd],
                                    mounts=[self.keys_mount])
             out = p.stdout + p.stderr
-            assert p.returncode != 0 and var in out and "ANVIL_AIR_GAPPED" in out, f"{extra}: {out}"
+            assert p.returncode != 0 and var in out and "ANVIL_AIR_GAPPED" in out, f"{cmd} {extra}: {out}"
         return None
+
+    def _air_gapped_s3_run(self, tag: str, s3_env: dict) -> tuple[str, str, list[str]]:
+        """Runs `serve` air-gapped with an S3 store configured (its endpoint on the container's loopback, where
+        nothing answers: the point is what else Anvil tries to reach). Returns (outcome, logs, outbound lines);
+        outcome is "refused" when start-up failed, else "ran"."""
+        name = f"anvil-ct-{RUN_ID}-{tag}"
+        data = os.path.join(self.tmp, f"{tag}-data")
+        os.makedirs(data)
+        shutil.chown(data, 65532, 65532)
+        env = {"ANVIL_AIR_GAPPED": "true", "ANVIL_S3_BUCKET": "anvil", "ANVIL_S3_ENDPOINT": "http://127.0.0.1:9",
+               "ANVIL_S3_PATH_STYLE": "true", **s3_env, **self.key_env}
+        trace_file = os.path.join(self.tmp, f"{tag}.strace")
+        tracer = self._strace_run(name, env, [f"{data}:/data", self.keys_mount], trace_file)
+        outcome = "ran"
+        try:
+            state = wait_until("the container to start or exit",
+                               lambda: (lambda st: st if st in ("running", "exited") else None)(
+                                   self.pods.inspect(name, "{{.State.Status}}")), timeout=60)
+            if state == "running":
+                call = netns_call(self.pods.pid(name))
+                wait_until("/health/live", lambda: call("GET", "/health/live")[0] == 200, timeout=30)
+                # readiness asks the object store (HeadBucket): credentials are resolved here
+                for _ in range(3):
+                    call("GET", "/health/ready")
+                self.pods.stop(name)
+            else:
+                outcome = "refused"
+        finally:
+            try:
+                tracer.wait(60)
+            except subprocess.TimeoutExpired:
+                tracer.kill()
+        if outcome == "ran" and self.pods.inspect(name, "{{.State.ExitCode}}") != "0":
+            outcome = "refused"
+        inet, _ = self._inet_connects(trace_file)
+        return outcome, self.pods.logs(name), inet
+
+    def air_gapped_s3_with_static_keys_and_a_region_asks_no_metadata_endpoint(self):
+        # The documented air-gapped S3 settings (infra/README.md): static keys and a region.
+        outcome, logs, inet = self._air_gapped_s3_run("s3-static", {
+            "ANVIL_S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+        assert outcome == "ran", f"refused to start:\n{logs[-2000:]}"
+        assert not inet, "outbound attempts:\n" + "\n".join(inet[:10])
+
+    def the_air_gapped_switch_never_lets_the_s3_client_ask_instance_metadata(self):
+        # S3 configured but no keys and no region: the AWS default chains would ask EC2 instance metadata
+        # (169.254.169.254) for both. Under ANVIL_AIR_GAPPED=true Anvil must refuse to start (naming what is
+        # missing) or run without that lookup.
+        outcome, logs, inet = self._air_gapped_s3_run("s3-bare", {})
+        if outcome == "refused":
+            assert "ANVIL_AIR_GAPPED" in logs, f"refused, but without naming the switch:\n{logs[-2000:]}"
+            return None
+        assert not inet, ("ANVIL_AIR_GAPPED=true, yet the S3 client reached out (AWS region/credential "
+                          "provider chains):\n" + "\n".join(inet[:10]))
+        return None
+
+    # -- the runbook's backup and restore, into a new cluster
+
+    def a_pg_dump_restores_into_a_new_cluster_that_anvil_serves(self):
+        # As infra/README.md says: a login user `anvil` owns the database and runs the migrations; pg_dump
+        # --format=custom --no-owner; on the new cluster create the roles first, then pg_restore --no-owner
+        # --role=anvil; the restored database serves the same labels and labeling goes on.
+        src = self.pg or ThrowawayPostgres()
+        self.pg = src
+        psql(f"{src.url}/postgres", "CREATE ROLE anvil LOGIN CREATEROLE")
+        psql(f"{src.url}/postgres", "CREATE DATABASE anvil_src OWNER anvil")
+        src_url = f"postgres://anvil@127.0.0.1:{src.port}/anvil_src"
+        name, port = f"anvil-ct-{RUN_ID}-backup", free_port()
+        env = {"DATABASE_URL": src_url, "ANVIL_BIND": f"127.0.0.1:{port}", **self.key_env}
+        blobs = os.path.join(self.tmp, "backup-data")
+        os.makedirs(blobs)
+        shutil.chown(blobs, 65532, 65532)
+        self.pods.run(name, env, ["serve"], mounts=[self.keys_mount, f"{blobs}:/data"])
+        call = direct_call(f"http://127.0.0.1:{port}")
+        wait_ready(call, name, self.pods)
+        api = Labeling(call, self.secret_file, "backup")
+        qid = api.queue(40)
+        ids = [api.label_one(api.labeler(f"b{i % 2}"), qid) for i in range(25)]
+        assert all(ids)
+        dump = os.path.join(self.tmp, "anvil.dump")
+        run([f"{src.bin}/pg_dump", "--format=custom", "--no-owner", f"--file={dump}", src_url])
+        self.pods.stop(name)
+
+        dst = ThrowawayPostgres()
+        self.extra_pg.append(dst)
+        for sql in ("CREATE ROLE anvil LOGIN CREATEROLE", "CREATE ROLE anvil_app NOLOGIN NOSUPERUSER NOBYPASSRLS",
+                    "GRANT anvil_app TO anvil", "CREATE DATABASE anvil OWNER anvil"):
+            psql(f"{dst.url}/postgres", sql)
+        dst_url = f"postgres://anvil@127.0.0.1:{dst.port}/anvil"
+        run([f"{dst.bin}/pg_restore", "--no-owner", "--role=anvil", f"--dbname={dst_url}", "--exit-on-error",
+             dump])
+        name2, port2 = f"anvil-ct-{RUN_ID}-restored", free_port()
+        env2 = {"DATABASE_URL": dst_url, "ANVIL_BIND": f"127.0.0.1:{port2}", **self.key_env}
+        self.pods.run(name2, env2, ["serve"], mounts=[self.keys_mount, f"{blobs}:/data"])
+        call2 = direct_call(f"http://127.0.0.1:{port2}")
+        wait_ready(call2, name2, self.pods)
+        api2 = Labeling(call2, self.secret_file, "backup")
+        assert sorted(api2.label_ids(qid)) == sorted(ids), "the restored database lost labels"
+        assert api2.label_one(api2.labeler("b0"), qid), "labeling on the restored database"
+        other = Labeling(call2, self.secret_file, "someone-else")
+        code, _ = other.call("GET", f"/v1/queues/{qid}", other.admin)
+        assert code == 404, f"another tenant sees the restored queue: {code}"
+        self.pods.stop(name2)
 
     # -- the deployment files
 
@@ -731,8 +833,8 @@ class Suite:
         self.pods.cleanup()
         if self.moto:
             self.moto.close()
-        if self.pg:
-            self.pg.close()
+        for pg in ([self.pg] if self.pg else []) + self.extra_pg:
+            pg.close()
         run(["psql", f"{HOST_PG}/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"], check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -753,6 +855,9 @@ def main() -> int:
         s.test(s.ready_answers_503_while_postgres_is_down_and_200_when_it_is_back)
         s.test(s.air_gapped_anvil_works_with_only_the_postgres_socket_and_connects_nowhere_else)
         s.test(s.the_outbound_detector_sees_a_jwks_fetch_and_the_switch_refuses_it)
+        s.test(s.air_gapped_s3_with_static_keys_and_a_region_asks_no_metadata_endpoint)
+        s.test(s.the_air_gapped_switch_never_lets_the_s3_client_ask_instance_metadata)
+        s.test(s.a_pg_dump_restores_into_a_new_cluster_that_anvil_serves)
         s.test(s.compose_and_kubernetes_files_pass_their_schemas)
     finally:
         s.close()

@@ -7,6 +7,7 @@
 mod api;
 mod app;
 mod components;
+mod format;
 mod model;
 mod pages;
 mod session;

@@ -6,8 +6,11 @@
 //! deployment); nothing about where the API lives is baked into the wasm.
 
 pub mod assignments;
+pub mod exports;
+pub mod imports;
 pub mod labels;
 pub mod me;
+pub mod ops;
 pub mod queues;
 
 use std::cell::RefCell;
@@ -49,6 +52,12 @@ pub async fn load_runtime_config() {
 
 fn url(path: &str) -> String {
     API_BASE.with(|b| format!("{}{path}", b.borrow()))
+}
+
+/// A URL the API handed out (a signed download or upload link): a relative one (`/v1/blobs/…` of the
+/// embedded server) lives where the API does; an absolute one (S3) is used as it is.
+pub fn resolve(link: &str) -> String {
+    if link.starts_with('/') { url(link) } else { link.to_string() }
 }
 
 /// What kind of failure an [`ApiError`] is; pages decide what to show from this, not from status numbers.
@@ -235,6 +244,23 @@ impl Api {
     ) -> Result<T, ApiError> {
         self.request(Method::POST, path, Some(body)).await?.into_body()
     }
+}
+
+/// PUTs a file's bytes to a signed upload URL (an import's `upload_url`). No bearer token goes with it: the
+/// signature is the grant, and an `Authorization` header would break a presigned S3 URL. The browser streams
+/// the `File` itself; nothing is read into the wasm's memory.
+pub async fn upload(link: &str, file: &web_sys::File) -> Result<(), ApiError> {
+    let req = RequestBuilder::new(&resolve(link))
+        .method(Method::PUT)
+        .body(wasm_bindgen::JsValue::from(file.clone()))
+        .map_err(|e| ApiError::decode(0, e))?;
+    let res = req.send().await.map_err(ApiError::network)?;
+    let status = res.status();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let text = res.text().await.unwrap_or_default();
+    Err(ApiError::from_answer(status, &res.status_text(), &text))
 }
 
 /// Percent-encodes one query-string value.

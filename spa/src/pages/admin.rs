@@ -11,6 +11,7 @@ use yew_router::prelude::*;
 use crate::api::{ApiError, queues};
 use crate::app::Route;
 use crate::components::notice::{ApiProblem, Loading, Notice};
+use crate::components::ops::OpsPanel;
 use crate::components::stats::Progress;
 use crate::session::{use_api, use_session};
 
@@ -103,6 +104,7 @@ pub fn admin_page() -> Html {
                 <Link<Route> to={Route::NewQueue} classes="button primary">{ "New queue" }</Link<Route>>
             </div>
             { body }
+            <OpsPanel />
         </section>
     }
 }

@@ -1,8 +1,8 @@
 //! One queue, for its admin: its state (pause/resume), its progress, adding samples, its schema.
 //!
 //! The page is a column of independent sections, each a component given the queue and told to reload it when
-//! it changes something; more sections (exports, large-file imports) slot in the same way once the API has
-//! them.
+//! it changes something: progress, pasting a small batch of samples, importing a large file, exports, the
+//! schema.
 
 use std::rc::Rc;
 
@@ -14,6 +14,8 @@ use yew_router::prelude::*;
 
 use crate::api::{ApiError, queues};
 use crate::app::Route;
+use crate::components::exports::ExportsSection;
+use crate::components::imports::ImportSection;
 use crate::components::notice::{ApiProblem, Loading, Notice, describe};
 use crate::components::stats::StatsPanel;
 use crate::model::parse_jsonl;
@@ -71,7 +73,9 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
                 </div>
             </div>
             <StatsSection id={q.id} version={*version} />
-            <SamplesSection id={q.id} on_changed={changed} />
+            <SamplesSection id={q.id} on_changed={changed.clone()} />
+            <ImportSection queue={q.id} on_changed={changed} />
+            <ExportsSection queue={q.id} />
             <div class="panel">
                 <details>
                     <summary>{ format!("Schema (version {})", q.schema_version) }</summary>

@@ -10,23 +10,17 @@ const DIR: &str = env!("CARGO_MANIFEST_DIR");
 async fn a_labeler_claims_through_api_gateway_and_a_forged_token_is_rejected() {
     // Arrange
     let env = TestEnv::new("assignments", true).await.unwrap();
-    let queue = env
-        .queue_with_samples("acme", "reviews", 2)
-        .await
-        .unwrap()
-        .to_string();
+    let queue = env.queue_with_samples("acme", "reviews", 2).await.unwrap().to_string();
     let alice = env.token("acme", "alice", Role::Labeler).unwrap();
     let claim = fixture(DIR, "claim.json", &[("QUEUE_ID", &queue), ("TOKEN", &alice)]).unwrap();
 
     // Act: the claim waits on the Runtime API before the process exists, so the first answer times the cold start
-    let (mut f, first) = Function::builder(
-        "assignments",
-        binary("assignments", env!("CARGO_BIN_EXE_assignments")),
-    )
-    .envs(env.function_env())
-    .start(claim.clone())
-    .await
-    .unwrap();
+    let (mut f, first) =
+        Function::builder("assignments", binary("assignments", env!("CARGO_BIN_EXE_assignments")))
+            .envs(env.function_env())
+            .start(claim.clone())
+            .await
+            .unwrap();
     let first = HttpAnswer::from_outcome(first.outcome).unwrap();
 
     // Assert
@@ -35,26 +29,16 @@ async fn a_labeler_claims_through_api_gateway_and_a_forged_token_is_rejected() {
     assert_eq!(body["assignment"]["state"], "leased");
     assert!(body["sample"]["payload"]["text"].is_string(), "{body}");
     assert_eq!(body["schema"]["fields"][0]["name"], "sentiment");
-    assert_eq!(
-        first.headers.get("content-type").map(String::as_str),
-        Some("application/json")
-    );
-    assert_eq!(
-        first.headers.get("cache-control").map(String::as_str),
-        Some("no-store")
-    );
+    assert_eq!(first.headers.get("content-type").map(String::as_str), Some("application/json"));
+    assert_eq!(first.headers.get("cache-control").map(String::as_str), Some("no-store"));
     let assignment = body["assignment"]["id"].as_str().unwrap().to_string();
 
     // claiming again while holding the lease answers the same lease
     let again = f.http(claim).await.unwrap();
     assert_eq!(again.expect(200)["assignment"]["id"], assignment.as_str());
 
-    let get = fixture(
-        DIR,
-        "get-assignment.json",
-        &[("ASSIGNMENT_ID", &assignment), ("TOKEN", &alice)],
-    )
-    .unwrap();
+    let get =
+        fixture(DIR, "get-assignment.json", &[("ASSIGNMENT_ID", &assignment), ("TOKEN", &alice)]).unwrap();
     let read = f.http(get).await.unwrap();
     assert_eq!(read.expect(200)["assignment"]["id"], assignment.as_str());
 

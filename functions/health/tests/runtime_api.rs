@@ -16,11 +16,12 @@ async fn readiness_answers_on_a_stage_not_named_v1_and_without_the_stage_setting
     let env = TestEnv::new("health", true).await.unwrap();
     let ready = fixture(DIR, "ready-stage-prod.json", &[]).unwrap();
 
-    // Act: with the template's AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true, and without the JWT secret (the health
-    // function is not granted it)
+    // Act: with the template's AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true, and without a JWT key (the health
+    // function is granted none; the template declares the variables blank, which counts as unset)
     let (mut f, first) = Function::builder("health", health())
         .envs(env.function_env())
-        .without_env("ANVIL_JWT_HS256_SECRET")
+        .env("ANVIL_JWT_HS256_SECRET", "")
+        .env("ANVIL_DB_PORT", "")
         .start(ready.clone())
         .await
         .unwrap();
@@ -43,9 +44,7 @@ async fn readiness_answers_on_a_stage_not_named_v1_and_without_the_stage_setting
         .start(ready)
         .await
         .unwrap();
-    HttpAnswer::from_outcome(first.outcome)
-        .unwrap()
-        .expect_error(404, "not_found");
+    HttpAnswer::from_outcome(first.outcome).unwrap().expect_error(404, "not_found");
     drop(f);
 
     env.close().await.unwrap();
@@ -61,9 +60,6 @@ async fn a_function_without_a_database_exits_at_init_naming_what_to_set() {
 
     // Assert: a failed init, logged as JSON, naming the settings
     assert!(!status.success());
-    assert!(
-        logs.contains("ANVIL_DB_SECRET_ARN") && logs.contains("DATABASE_URL"),
-        "{logs}"
-    );
+    assert!(logs.contains("ANVIL_DB_SECRET_ARN") && logs.contains("DATABASE_URL"), "{logs}");
     assert!(logs.contains(r#""message":"cold start failed""#), "{logs}");
 }

@@ -35,19 +35,12 @@ async fn a_label_is_submitted_through_api_gateway_once_and_a_malformed_body_is_a
 
     // a body cut short: 400 in the envelope, not a 500 and not a Lambda error
     let malformed = fixture(DIR, "submit-malformed-body.json", &vars).unwrap();
-    f.http(malformed)
-        .await
-        .unwrap()
-        .expect_error(400, "malformed_json");
+    f.http(malformed).await.unwrap().expect_error(400, "malformed_json");
 
     // an auditor sees the one label (query string parameters pass through)
     let auditor = env.token("acme", "audrey", Role::Auditor).unwrap();
-    let list = fixture(
-        DIR,
-        "list-labels.json",
-        &[("QUEUE_ID", &queue.to_string()), ("TOKEN", &auditor)],
-    )
-    .unwrap();
+    let list =
+        fixture(DIR, "list-labels.json", &[("QUEUE_ID", &queue.to_string()), ("TOKEN", &auditor)]).unwrap();
     let listed = f.http(list).await.unwrap();
     let items = listed.expect(200)["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);

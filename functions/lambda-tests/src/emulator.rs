@@ -87,13 +87,7 @@ impl RuntimeApi {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self {
-            addr,
-            tx,
-            shared,
-            server,
-            seq: Mutex::new(0),
-        })
+        Ok(Self { addr, tx, shared, server, seq: Mutex::new(0) })
     }
 
     /// The value of `AWS_LAMBDA_RUNTIME_API`.
@@ -115,18 +109,10 @@ impl RuntimeApi {
             format!("00000000-0000-4000-8000-{:012}", *seq)
         };
         let (done, rx) = oneshot::channel();
-        self.shared
-            .waiting
-            .lock()
-            .map_err(|_| anyhow::anyhow!("poisoned"))?
-            .insert(id.clone(), done);
+        self.shared.waiting.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.insert(id.clone(), done);
         let deadline_ms = epoch_ms() + 60_000;
         self.tx
-            .send(Invocation {
-                id,
-                event,
-                deadline_ms,
-            })
+            .send(Invocation { id, event, deadline_ms })
             .map_err(|_| anyhow::anyhow!("the emulator is gone"))?;
         Ok(rx)
     }
@@ -142,11 +128,8 @@ impl RuntimeApi {
             loop {
                 let notified = self.shared.cfn_notify.notified();
                 {
-                    let mut all = self
-                        .shared
-                        .cfn_responses
-                        .lock()
-                        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+                    let mut all =
+                        self.shared.cfn_responses.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                     if let Some(i) = all.iter().position(|(n, _)| n == name) {
                         return Ok(all.remove(i).1);
                     }
@@ -161,10 +144,7 @@ impl RuntimeApi {
 }
 
 fn epoch_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> Response {
@@ -180,11 +160,7 @@ async fn next(State(s): State<Arc<Shared>>) -> Response {
         }
     };
     set(&mut headers, "lambda-runtime-aws-request-id", inv.id.clone());
-    set(
-        &mut headers,
-        "lambda-runtime-deadline-ms",
-        inv.deadline_ms.to_string(),
-    );
+    set(&mut headers, "lambda-runtime-deadline-ms", inv.deadline_ms.to_string());
     set(
         &mut headers,
         "lambda-runtime-invoked-function-arn",
@@ -230,14 +206,7 @@ async fn error(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    finish(
-        &s,
-        &id,
-        Outcome::Error {
-            error_type,
-            body: json_or_string(&body),
-        },
-    )
+    finish(&s, &id, Outcome::Error { error_type, body: json_or_string(&body) })
 }
 
 async fn init_error(State(s): State<Arc<Shared>>, body: Bytes) -> StatusCode {

@@ -69,9 +69,7 @@ impl TestEnv {
         admin.close().await?;
         let database_url = with_database(&base, &db_name)?;
         if migrated {
-            migrate(&database_url)
-                .await
-                .context("migrating the test database")?;
+            migrate(&database_url).await.context("migrating the test database")?;
         }
         let hs256_secret = format!("lambda-test-secret-{}", Uuid::new_v4().simple());
         let verifier = Arc::new(JwtVerifier::new(
@@ -84,14 +82,7 @@ impl TestEnv {
         let opts: sqlx::postgres::PgConnectOptions = database_url.parse()?;
         let pool = app_pool(opts, 4, Duration::from_secs(10));
         let anvil = Anvil::new(Arc::new(PgStore::new(pool.clone())), verifier.clone());
-        Ok(Self {
-            db_name,
-            database_url,
-            hs256_secret,
-            verifier,
-            anvil,
-            pool,
-        })
+        Ok(Self { db_name, database_url, hs256_secret, verifier, anvil, pool })
     }
 
     /// The environment a function needs to reach this database with this secret (no Secrets Manager).
@@ -132,10 +123,7 @@ impl TestEnv {
     }
 
     async fn principal(&self, tenant: &str, subject: &str, role: Role) -> anyhow::Result<Principal> {
-        Ok(self
-            .anvil
-            .authenticate(&self.token(tenant, subject, role)?)
-            .await?)
+        Ok(self.anvil.authenticate(&self.token(tenant, subject, role)?).await?)
     }
 
     /// A queue with one required single-choice field `sentiment` (pos/neg) and `n` text samples.
@@ -200,9 +188,8 @@ fn url_password(url: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) =
+                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;

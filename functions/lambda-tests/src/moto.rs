@@ -28,11 +28,8 @@ fn find() -> Option<PathBuf> {
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("moto_server"))
-            .find(|p| p.exists())
-    })
+    std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("moto_server")).find(|p| p.exists()))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -66,10 +63,7 @@ impl Moto {
         let endpoint = format!("http://127.0.0.1:{port}");
         let t0 = Instant::now();
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            anyhow::ensure!(
-                t0.elapsed() < Duration::from_secs(30),
-                "moto did not listen within 30 s"
-            );
+            anyhow::ensure!(t0.elapsed() < Duration::from_secs(30), "moto did not listen within 30 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let conf = aws_config::defaults(BehaviorVersion::latest())
@@ -80,28 +74,14 @@ impl Moto {
             ))
             .load()
             .await;
-        Ok(Some(Self {
-            _child: child,
-            endpoint,
-            client: aws_sdk_secretsmanager::Client::new(&conf),
-        }))
+        Ok(Some(Self { _child: child, endpoint, client: aws_sdk_secretsmanager::Client::new(&conf) }))
     }
 
     /// Creates a string secret and returns its ARN.
     pub async fn create_secret(&self, name: &str, value: &str) -> anyhow::Result<String> {
-        let out = self
-            .client
-            .create_secret()
-            .name(name)
-            .secret_string(value)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "CreateSecret: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
+        let out = self.client.create_secret().name(name).secret_string(value).send().await.map_err(|e| {
+            anyhow::anyhow!("CreateSecret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+        })?;
         out.arn.context("moto returned no ARN")
     }
 

@@ -30,9 +30,7 @@ pub fn binary(name: &str, cargo_bin: &str) -> PathBuf {
 
 /// The file's size, and its size after `strip` (on a copy) when a `strip` that understands it is installed.
 pub fn sizes(path: &Path) -> anyhow::Result<(u64, Option<u64>)> {
-    let built = std::fs::metadata(path)
-        .with_context(|| format!("{}", path.display()))?
-        .len();
+    let built = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
     let tmp = std::env::temp_dir().join(format!("anvil-strip-{}", uuid::Uuid::new_v4().simple()));
     std::fs::copy(path, &tmp)?;
     let ok = std::process::Command::new("strip")
@@ -42,11 +40,7 @@ pub fn sizes(path: &Path) -> anyhow::Result<(u64, Option<u64>)> {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    let stripped = if ok {
-        std::fs::metadata(&tmp).ok().map(|m| m.len())
-    } else {
-        None
-    };
+    let stripped = if ok { std::fs::metadata(&tmp).ok().map(|m| m.len()) } else { None };
     let _ = std::fs::remove_file(&tmp);
     Ok((built, stripped))
 }
@@ -77,14 +71,8 @@ impl Function {
             ("AWS_LAMBDA_FUNCTION_NAME", format!("anvil-test-{name}")),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            (
-                "AWS_LAMBDA_LOG_STREAM_NAME",
-                "2026/01/01/[$LATEST]0123456789abcdef".into(),
-            ),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/anvil-test-{name}"),
-            ),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/01/01/[$LATEST]0123456789abcdef".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/anvil-test-{name}")),
             ("AWS_REGION", "us-east-1".into()),
             ("AWS_DEFAULT_REGION", "us-east-1".into()),
             ("_HANDLER", "bootstrap".into()),
@@ -96,11 +84,7 @@ impl Function {
         ] {
             env.insert(k.to_string(), v);
         }
-        FunctionBuilder {
-            name: name.into(),
-            binary,
-            env,
-        }
+        FunctionBuilder { name: name.into(), binary, env }
     }
 }
 
@@ -133,20 +117,12 @@ impl FunctionBuilder {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {}", self.binary.display()))?;
         let logs = Arc::new(Mutex::new(String::new()));
         let echo = std::env::var_os("ANVIL_LAMBDA_TEST_LOGS").is_some();
         for mut pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -186,14 +162,8 @@ impl FunctionBuilder {
         let rx = api.enqueue(first(&api)?)?;
         let t0 = Instant::now();
         let (child, logs) = self.spawn(&api)?;
-        let mut f = Function {
-            name: self.name,
-            binary: self.binary,
-            api,
-            child,
-            logs,
-            startup: Duration::ZERO,
-        };
+        let mut f =
+            Function { name: self.name, binary: self.binary, api, child, logs, startup: Duration::ZERO };
         let answer = f.wait(rx).await?;
         f.startup = answer.at.saturating_duration_since(t0);
         Ok((f, answer))
@@ -256,9 +226,7 @@ impl Function {
     fn logs_tail(&self) -> String {
         let l = self.logs();
         let start = l.len().saturating_sub(4000);
-        let start = (start..l.len())
-            .find(|i| l.is_char_boundary(*i))
-            .unwrap_or(l.len());
+        let start = (start..l.len()).find(|i| l.is_char_boundary(*i)).unwrap_or(l.len());
         l[start..].to_string()
     }
 
@@ -310,18 +278,13 @@ impl HttpAnswer {
         let mut headers = BTreeMap::new();
         if let Some(h) = v["headers"].as_object() {
             for (k, val) in h {
-                headers.insert(
-                    k.to_ascii_lowercase(),
-                    val.as_str().unwrap_or_default().to_string(),
-                );
+                headers.insert(k.to_ascii_lowercase(), val.as_str().unwrap_or_default().to_string());
             }
         }
         if let Some(h) = v["multiValueHeaders"].as_object() {
             for (k, vals) in h {
                 if let Some(first) = vals.as_array().and_then(|a| a.first()).and_then(Value::as_str) {
-                    headers
-                        .entry(k.to_ascii_lowercase())
-                        .or_insert_with(|| first.to_string());
+                    headers.entry(k.to_ascii_lowercase()).or_insert_with(|| first.to_string());
                 }
             }
         }
@@ -335,11 +298,7 @@ impl HttpAnswer {
         } else {
             serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
         };
-        Ok(Self {
-            status,
-            headers,
-            body,
-        })
+        Ok(Self { status, headers, body })
     }
 
     /// Asserts the status, showing the body when it differs.

@@ -11,9 +11,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The owner's credentials (the database secret), fetched once per cold start.
     let db = anvil_lambda::database_url(&cfg).await?;
     // Answers CloudFormation's presigned response URL.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let (db, http) = (&db, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         anvil_fn_migrate::handle(event, db, http)

@@ -24,11 +24,7 @@ async fn a_stack_create_migrates_an_empty_database_and_update_and_delete_keep_it
     let (mut f, first) = Function::builder("migrate", migrate())
         .env("DATABASE_URL", env.database_url.clone())
         .start_with(|api| {
-            fixture(
-                DIR,
-                "custom-resource-create.json",
-                &[("RESPONSE_URL", &api.cfn_response_url("create"))],
-            )
+            fixture(DIR, "custom-resource-create.json", &[("RESPONSE_URL", &api.cfn_response_url("create"))])
         })
         .await
         .unwrap();
@@ -43,24 +39,15 @@ async fn a_stack_create_migrates_an_empty_database_and_update_and_delete_keep_it
     assert_eq!(told["Status"], "SUCCESS", "{told}");
     assert_eq!(told["PhysicalResourceId"], "anvil-database-migrations");
     assert_eq!(told["RequestId"], "7bfe5a14-5a86-4e43-9c55-5b8f0c1e2a01");
-    assert!(
-        told["Data"]["LatestVersion"]
-            .as_str()
-            .unwrap()
-            .parse::<i64>()
-            .unwrap()
-            >= 1
-    );
+    assert!(told["Data"]["LatestVersion"].as_str().unwrap().parse::<i64>().unwrap() >= 1);
     let tables = env.tables().await.unwrap();
     for t in ["queues", "samples", "assignments", "labels"] {
         assert!(tables.iter().any(|x| x == t), "{t} missing from {tables:?}");
     }
 
     // an Update (a new function version) runs again harmlessly; a Delete leaves the data alone
-    for (name, file) in [
-        ("update", "custom-resource-update.json"),
-        ("delete", "custom-resource-delete.json"),
-    ] {
+    for (name, file) in [("update", "custom-resource-update.json"), ("delete", "custom-resource-delete.json")]
+    {
         let url = f.runtime_api().cfn_response_url(name);
         let event = fixture(DIR, file, &[("RESPONSE_URL", &url)]).unwrap();
         f.invoke(event).await.unwrap();
@@ -94,11 +81,7 @@ async fn a_failed_migration_fails_the_deployment_with_the_reason() {
     let (f, first) = Function::builder("migrate", migrate())
         .env("DATABASE_URL", url)
         .start_with(|api| {
-            fixture(
-                DIR,
-                "custom-resource-create.json",
-                &[("RESPONSE_URL", &api.cfn_response_url("create"))],
-            )
+            fixture(DIR, "custom-resource-create.json", &[("RESPONSE_URL", &api.cfn_response_url("create"))])
         })
         .await
         .unwrap();
@@ -106,12 +89,6 @@ async fn a_failed_migration_fails_the_deployment_with_the_reason() {
     // Assert: CloudFormation hears FAILED (so the stack rolls back) and why
     let told = f.runtime_api().cfn_response("create", WAIT).await.unwrap();
     assert_eq!(told["Status"], "FAILED", "{told}");
-    assert!(
-        told["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("anvil_no_such_database"),
-        "{told}"
-    );
+    assert!(told["Reason"].as_str().unwrap().contains("anvil_no_such_database"), "{told}");
     assert!(matches!(first.outcome, Outcome::Response(ref v) if v["status"] == "FAILED"));
 }

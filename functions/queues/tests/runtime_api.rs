@@ -14,18 +14,11 @@ async fn an_admin_creates_a_queue_with_every_secret_from_secrets_manager() {
         return; // not installed and not in CI: skipped with a message
     };
     let env = TestEnv::new("queues", true).await.unwrap();
-    let db_arn = moto
-        .create_secret("anvil/db", &env.rds_secret_json().unwrap())
-        .await
-        .unwrap();
+    let db_arn = moto.create_secret("anvil/db", &env.rds_secret_json().unwrap()).await.unwrap();
     let jwt_arn = moto.create_secret("anvil/jwt", &env.hs256_secret).await.unwrap();
     let admin = env.token("acme", "ada", Role::Admin).unwrap();
-    let create = fixture(
-        DIR,
-        "create-queue.json",
-        &[("TOKEN", &admin), ("QUEUE_NAME", "support-tickets")],
-    )
-    .unwrap();
+    let create =
+        fixture(DIR, "create-queue.json", &[("TOKEN", &admin), ("QUEUE_NAME", "support-tickets")]).unwrap();
 
     // Act: no DATABASE_URL, no key in the environment: only the two ARNs
     let (mut f, first) = Function::builder("queues", binary("queues", env!("CARGO_BIN_EXE_queues")))
@@ -41,30 +34,19 @@ async fn an_admin_creates_a_queue_with_every_secret_from_secrets_manager() {
     let created = HttpAnswer::from_outcome(first.outcome).unwrap();
     let queue = created.expect(201).clone();
     assert_eq!(queue["name"], "support-tickets");
-    let list = f
-        .http(fixture(DIR, "list-queues.json", &[("TOKEN", &admin)]).unwrap())
-        .await
-        .unwrap();
+    let list = f.http(fixture(DIR, "list-queues.json", &[("TOKEN", &admin)]).unwrap()).await.unwrap();
     let items = list.expect(200)["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], queue["id"]);
 
     // a labeler may not create queues
     let labeler = env.token("acme", "alice", Role::Labeler).unwrap();
-    let denied = fixture(
-        DIR,
-        "create-queue.json",
-        &[("TOKEN", &labeler), ("QUEUE_NAME", "nope")],
-    )
-    .unwrap();
+    let denied = fixture(DIR, "create-queue.json", &[("TOKEN", &labeler), ("QUEUE_NAME", "nope")]).unwrap();
     f.http(denied).await.unwrap().expect_error(403, "forbidden");
 
     // another tenant sees none of acme's queues
     let other = env.token("globex", "gus", Role::Admin).unwrap();
-    let list = f
-        .http(fixture(DIR, "list-queues.json", &[("TOKEN", &other)]).unwrap())
-        .await
-        .unwrap();
+    let list = f.http(fixture(DIR, "list-queues.json", &[("TOKEN", &other)]).unwrap()).await.unwrap();
     assert_eq!(list.expect(200)["items"].as_array().unwrap().len(), 0);
 
     assert!(!f.logs().contains(&env.hs256_secret), "a secret reached the logs");

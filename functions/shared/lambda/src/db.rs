@@ -76,27 +76,15 @@ impl DbParts {
             _ => None,
         };
         let port = port.or(secret_port).unwrap_or(5432);
-        let dbname = dbname
-            .map(str::to_string)
-            .or_else(|| field("dbname"))
-            .unwrap_or_else(|| "postgres".into());
-        Ok(Self {
-            username,
-            password,
-            host,
-            port,
-            dbname,
-        })
+        let dbname =
+            dbname.map(str::to_string).or_else(|| field("dbname")).unwrap_or_else(|| "postgres".into());
+        Ok(Self { username, password, host, port, dbname })
     }
 
     /// The URL, with user, password and database name percent-encoded (RDS passwords may hold any printable
     /// character, `@`, `/` and `:` included).
     pub fn to_url(&self, sslmode: &str) -> DatabaseUrl {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         DatabaseUrl(format!(
             "postgres://{}:{}@{}:{}/{}?sslmode={}",
             encode(&self.username),
@@ -130,16 +118,9 @@ pub(crate) async fn resolve(cfg: &LambdaConfig, secrets: Option<&Secrets>) -> an
         "no database configured: set ANVIL_DB_SECRET_ARN (Secrets Manager, RDS JSON) or DATABASE_URL (postgres://...)",
     )?;
     let secrets = secrets.context("ANVIL_DB_SECRET_ARN is set but no Secrets Manager client")?;
-    let raw = secrets
-        .get(arn)
-        .await
-        .context("ANVIL_DB_SECRET_ARN: cannot read the database secret")?;
-    let parts = DbParts::from_secret(
-        raw.expose(),
-        cfg.db_host.as_deref(),
-        cfg.db_port,
-        cfg.db_name.as_deref(),
-    )?;
+    let raw = secrets.get(arn).await.context("ANVIL_DB_SECRET_ARN: cannot read the database secret")?;
+    let parts =
+        DbParts::from_secret(raw.expose(), cfg.db_host.as_deref(), cfg.db_port, cfg.db_name.as_deref())?;
     match cfg.db_sslmode.as_str() {
         "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full" => {}
         other => anyhow::bail!(
@@ -160,9 +141,7 @@ mod tests {
 
     #[test]
     fn an_rds_secret_becomes_a_url_that_sqlx_reads_back_exactly() {
-        let url = DbParts::from_secret(RDS, None, None, None)
-            .unwrap()
-            .to_url("require");
+        let url = DbParts::from_secret(RDS, None, None, None).unwrap().to_url("require");
         let opts: PgConnectOptions = url.expose().parse().unwrap();
         assert_eq!(opts.get_username(), "anvil");
         assert_eq!(opts.get_host(), "db.internal");
@@ -174,10 +153,7 @@ mod tests {
     #[test]
     fn the_environment_overrides_the_secrets_host_port_and_name() {
         let p = DbParts::from_secret(RDS, Some("proxy.internal"), Some(6432), Some("other")).unwrap();
-        assert_eq!(
-            (p.host.as_str(), p.port, p.dbname.as_str()),
-            ("proxy.internal", 6432, "other")
-        );
+        assert_eq!((p.host.as_str(), p.port, p.dbname.as_str()), ("proxy.internal", 6432, "other"));
     }
 
     #[test]

@@ -93,10 +93,7 @@ fn config_error(cmd: &clap::Command, e: &clap::Error) -> String {
     let var = match e.get(ContextKind::InvalidArg) {
         Some(ContextValue::String(arg)) => cmd
             .get_arguments()
-            .find(|a| {
-                a.get_long()
-                    .is_some_and(|l| arg.split_whitespace().next() == Some(&format!("--{l}")))
-            })
+            .find(|a| a.get_long().is_some_and(|l| arg.split_whitespace().next() == Some(&format!("--{l}"))))
             .and_then(|a| a.get_env())
             .map(|v| v.to_string_lossy().into_owned()),
         _ => None,
@@ -117,18 +114,12 @@ fn config_error(cmd: &clap::Command, e: &clap::Error) -> String {
 /// `RUST_LOG` filters (default `info,sqlx=warn`).
 pub fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
     let res = if format == "pretty" {
         builder.try_init()
     } else {
-        builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init()
+        builder.json().with_current_span(true).with_span_list(false).try_init()
     };
     // A second call (tests, or a main that calls init twice) keeps the first subscriber.
     drop(res);
@@ -170,10 +161,7 @@ pub async fn jwt_verifier(cfg: &LambdaConfig, secrets: Option<&Secrets>) -> anyh
     let mut keys = cfg.core.key_config()?;
     if let Some(arn) = &cfg.jwt_secret_arn {
         let secrets = secrets.context("ANVIL_JWT_SECRET_ARN is set but no Secrets Manager client")?;
-        let raw = secrets
-            .get(arn)
-            .await
-            .context("ANVIL_JWT_SECRET_ARN: cannot read the JWT secret")?;
+        let raw = secrets.get(arn).await.context("ANVIL_JWT_SECRET_ARN: cannot read the JWT secret")?;
         secrets::merge_jwt_secret(&mut keys, raw.expose())?;
     }
     if !has_keys(&keys) {
@@ -206,10 +194,8 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
     let secrets = secrets_client(cfg).await;
     let jwt = async {
         if group == RouteGroup::Health {
-            let keys = KeyConfig {
-                hs256_secret: Some(Secret::new(random_secret()?)),
-                ..KeyConfig::default()
-            };
+            let keys =
+                KeyConfig { hs256_secret: Some(Secret::new(random_secret()?)), ..KeyConfig::default() };
             Ok(Arc::new(JwtVerifier::new(cfg.core.auth_settings(), keys)?))
         } else {
             jwt_verifier(cfg, secrets.as_ref()).await

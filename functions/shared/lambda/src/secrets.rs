@@ -36,25 +36,14 @@ impl Secrets {
     /// A client from the environment (region, credentials, endpoint).
     pub async fn from_env() -> Self {
         let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self {
-            client: aws_sdk_secretsmanager::Client::new(&conf),
-        }
+        Self { client: aws_sdk_secretsmanager::Client::new(&conf) }
     }
 
     /// The current value (`AWSCURRENT`) of a string secret.
     pub async fn get(&self, arn: &str) -> anyhow::Result<SecretText> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(arn)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "GetSecretValue {arn}: {}",
-                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                )
-            })?;
+        let out = self.client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            anyhow::anyhow!("GetSecretValue {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+        })?;
         let s = out.secret_string.with_context(|| {
             format!("secret {arn} holds no SecretString (binary secrets are not supported)")
         })?;
@@ -113,10 +102,7 @@ mod tests {
     fn a_plain_secret_is_the_hs256_key() {
         let mut k = KeyConfig::default();
         merge_jwt_secret(&mut k, " 0123456789abcdef0123456789abcdef\n").unwrap();
-        assert_eq!(
-            k.hs256_secret.unwrap().expose(),
-            b"0123456789abcdef0123456789abcdef"
-        );
+        assert_eq!(k.hs256_secret.unwrap().expose(), b"0123456789abcdef0123456789abcdef");
     }
 
     #[test]
@@ -143,9 +129,6 @@ mod tests {
 
     #[test]
     fn a_secret_never_prints() {
-        assert_eq!(
-            format!("{:?}", SecretText::new("hunter2".into())),
-            "SecretText(***)"
-        );
+        assert_eq!(format!("{:?}", SecretText::new("hunter2".into())), "SecretText(***)");
     }
 }

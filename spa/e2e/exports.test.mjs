@@ -188,6 +188,8 @@ test('an admin exports labels as JSON Lines and CSV, downloads them, and imports
   await page.setViewportSize({ width: 768, height: 1024 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.ok(overflow <= 0, `no horizontal scroll at 768px (overflow ${overflow}px)`);
+  const tableOverflow = await exportsPanel.locator('.table-wrap').evaluate((el) => el.scrollWidth - el.clientWidth);
+  assert.ok(tableOverflow <= 0, `the exports table fits at 768px (overflow ${tableOverflow}px)`);
   await screenshot(page, '23-admin-queue-tablet');
   await page.setViewportSize({ width: 1280, height: 800 });
 

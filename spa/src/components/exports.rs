@@ -400,7 +400,7 @@ fn export_row(p: &ExportRowProps) -> Html {
             <td>{ fmt }if !filter.is_empty() { <div class="hint">{ filter.join(" · ") }</div> }</td>
             <td><span class={classes!("badge", e.state.as_str())}>{ e.state.as_str() }</span></td>
             <td data-export-rows="">{ e.rows.map(|r| r.to_string()).unwrap_or_default() }</td>
-            <td class="nowrap">{ e.bytes.map(format::bytes).unwrap_or_default() }</td>
+            <td class="num">{ e.bytes.map(format::bytes).unwrap_or_default() }</td>
             <td>if let Some(h) = &e.sha256 { <code title={h.clone()}>{ format::short_hash(h) }</code> }</td>
             <td>{ file }</td>
         </tr>

@@ -63,7 +63,7 @@ pub fn ops_panel() -> Html {
         }
     };
     html! {
-        <section class="panel" data-section="ops" aria-labelledby="ops-title">
+        <section class="panel ops" data-section="ops" aria-labelledby="ops-title">
             <div class="page-head">
                 <h2 id="ops-title">{ "Operations" }</h2>
                 <button type="button" class="quiet" onclick={reload.reform(|_| ())}>{ "Refresh" }</button>

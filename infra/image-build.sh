@@ -68,9 +68,16 @@ chmod 0644 "$STAGE/ca-certificates.crt" "$STAGE/passwd" "$STAGE/group"
 
 # ---- the image (Docker format keeps the HEALTHCHECK; OCI format would drop it)
 VERSION="$("$ANVIL_BIN" --version | awk '{print $2}')+$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# --layers=false: one layer and no intermediate images (vfs keeps a full copy of each).
+previous=$("${PODMAN[@]}" image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 log "podman build $IMAGE ($VERSION)"
-"${PODMAN[@]}" build --format docker --ignorefile infra/Containerfile.dockerignore \
+"${PODMAN[@]}" build --format docker --layers=false --ignorefile infra/Containerfile.dockerignore \
   --build-arg "VERSION=$VERSION" -t "$IMAGE" -f infra/Containerfile .
+current=$("${PODMAN[@]}" image inspect --format '{{.Id}}' "$IMAGE")
+if [ -n "$previous" ] && [ "$previous" != "$current" ]; then
+  # the untagged previous build (kept if a container still uses it)
+  "${PODMAN[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$IMAGE")
 printf 'image %s: %s bytes (%s MB); anvil binary %s bytes, spa %s bytes\n' "$IMAGE" "$size" \

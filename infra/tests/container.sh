@@ -49,7 +49,7 @@ export INFRA_VENV
 stale=$("${PODMAN[@]}" ps -a --filter name=anvil-ct- --format '{{.Names}}' 2>/dev/null || true)
 if [ -n "$stale" ]; then
   # shellcheck disable=SC2086
-  "${PODMAN[@]}" rm -f -t 0 $stale >/dev/null 2>&1 || true
+  "${PODMAN[@]}" rm -f -v -t 0 $stale >/dev/null 2>&1 || true
 fi
 
 log "container tests ($ANVIL_IMAGE)"

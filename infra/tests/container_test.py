@@ -217,7 +217,8 @@ class Podman:
 
     def cleanup(self) -> None:
         for n in self.names:
-            run(PODMAN + ["rm", "-f", "-t", "0", n], check=False)
+            # -v: with the anonymous volume the image's VOLUME /data gave it
+            run(PODMAN + ["rm", "-f", "-v", "-t", "0", n], check=False)
         for v in self.volumes:
             run(PODMAN + ["volume", "rm", "-f", v], check=False)
 

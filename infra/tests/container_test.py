@@ -533,17 +533,44 @@ class Suite:
         threads = [threading.Thread(target=loop, args=(t,)) for t in labelers]
         for t in threads:
             t.start()
-        wait_until("labels under load", lambda: len(acked) >= 100, timeout=30, every=0.05)
-        took = self.pods.stop(name, timeout=30)  # SIGTERM; SIGKILL only after 30 s
+        wait_until("labels under load", lambda: len(acked) >= 60, timeout=60, every=0.05)
+        # A submit that is in flight when SIGTERM arrives: headers and half the body sent now, the rest
+        # 1.5 s after the signal. Draining must let it finish (201), and the stop must wait for it.
+        slow_tok = api.labeler("slow")
+        code, claim = self.call("POST", f"/v1/queues/{qid}/assignments/next", slow_tok)
+        assert code == 200, f"claim -> {code} {claim}"
+        body = json.dumps({"assignment_id": claim["assignment"]["id"],
+                           "payload": {"sentiment": "negative"}}).encode()
+        slow = socket.create_connection(("127.0.0.1", self.api_port), timeout=30)
+        slow.sendall(f"POST /v1/labels HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {slow_tok}\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                     f"Connection: close\r\n\r\n".encode() + body[:10])
+        time.sleep(0.3)
+        stopped: dict = {}
+        stopper = threading.Thread(target=lambda: stopped.update(took=self.pods.stop(name, timeout=30)))
+        stopper.start()  # podman stop: SIGTERM, SIGKILL only after 30 s
+        time.sleep(1.5)
+        slow.sendall(body[10:])
+        answer = b""
+        while chunk := slow.recv(65536):
+            answer += chunk
+        slow.close()
+        stopper.join(60)
         stop.set()
         for t in threads:
             t.join(30)
+        took = stopped.get("took", 999.0)
         code = self.pods.inspect(name, "{{.State.ExitCode}}")
         logs = self.pods.logs(name)
-        log(f"{len(acked)} labels acknowledged before/while stopping; stop took {took:.1f}s; exit {code}; "
-            f"clients ended with {sorted(set(errors))}")
+        head, _, slow_body = answer.decode(errors="replace").partition("\r\n\r\n")
+        log(f"{len(acked)} labels acknowledged under load; the in-flight submit got "
+            f"{head.splitlines()[0] if head else 'nothing'}; stop took {took:.1f}s; exit {code}; "
+            f"load clients ended with {sorted(set(errors))}")
+        assert head.startswith("HTTP/1.1 201"), f"the submit in flight at SIGTERM: {answer[:500]!r}"
+        slow_label = json.loads(slow_body)["id"]
+        acked.append(slow_label)
         assert code == "0", f"anvil exited {code} after SIGTERM\n{logs[-2000:]}"
-        assert took < 25, f"SIGTERM took {took:.1f}s (grace 20 s)"
+        assert 1.5 <= took < 25, f"the stop took {took:.1f}s: it must wait for the in-flight submit, within the grace"
         assert "draining" in logs, logs[-2000:]
         # restart on the same database: every acknowledged label is there, and no label is half-written
         self.pods.start(name)

@@ -24,7 +24,7 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/infra/containers.conf}"
 PODMAN=(podman --storage-driver vfs)
 
 # ---- tools (each guarded: a warm machine skips all of it)
-apt_install podman buildah runc musl-tools ca-certificates
+apt_install podman buildah runc musl-tools ca-certificates file
 if ! rustup target list --installed | grep -qx "$TARGET"; then
   rustup target add "$TARGET"
 fi

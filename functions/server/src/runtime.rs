@@ -152,7 +152,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
     let (store, tasks) = open_store(&cfg).await?;
     let jwt = verifier(&cfg).await?;
-    let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.bind));
+    let public = public_url(&cfg);
     let background = background(&cfg, tasks.clone(), &public).await?;
     let anvil = Anvil::new(store.clone(), jwt.clone()).with_background(background.clone());
     let probes: Vec<Arc<dyn Probe>> =
@@ -222,6 +222,17 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Base of the local blob directory's signed links: ANVIL_PUBLIC_URL, or this server's own address when it
+/// listens on loopback, or relative links (`/v1/blobs/...`) when it listens on all interfaces (its public
+/// name is not known here).
+fn public_url(cfg: &Config) -> String {
+    match &cfg.public_url {
+        Some(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+        _ if cfg.bind.ip().is_unspecified() => String::new(),
+        _ => format!("http://{}", cfg.bind),
+    }
+}
+
 /// The blob store: S3 when a bucket is configured, else the local directory `<data dir>/blobs` whose signed
 /// links this server answers.
 async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -> anyhow::Result<Background> {
@@ -267,7 +278,7 @@ async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -
 pub async fn worker(cfg: Config) -> anyhow::Result<()> {
     cfg.check_air_gap()?;
     let (store, tasks) = open_store(&cfg).await?;
-    let public = cfg.public_url.clone().unwrap_or_else(|| format!("http://{}", cfg.bind));
+    let public = public_url(&cfg);
     let bg = background(&cfg, tasks.clone(), &public).await?;
     let worker = Worker { store, tasks, blobs: bg.blobs };
     let (stop, rx) = tokio::sync::watch::channel(false);

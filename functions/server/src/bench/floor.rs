@@ -16,7 +16,7 @@ use anvil_core::config::Config;
 use serde_json::json;
 use sqlx::{Connection, Executor, Row};
 
-use super::{Check, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
+use super::{Check, CpuSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FloorArgs {
@@ -64,6 +64,7 @@ pub async fn run_floor(cfg: &Config, a: FloorArgs) -> anyhow::Result<()> {
             r.submit.cell(),
             r.errors_cell(),
             r.check.cell(),
+            r.cpu_cell(),
             format!("{:.1}/{:.1}", r.load_avg[0], r.load_avg[1]),
         ]);
         runs.push(r);
@@ -78,6 +79,7 @@ pub async fn run_floor(cfg: &Config, a: FloorArgs) -> anyhow::Result<()> {
             "submit ms p50/p95/p99/max",
             "errors",
             "check",
+            "CPU ms/label client/-/pg",
             "load 1m start/end",
         ],
         &rows,
@@ -148,8 +150,10 @@ pub async fn pg_floor(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult> 
     for _ in 0..spec.labelers {
         conns.push(sqlx::PgConnection::connect_with(&opts).await?);
     }
+    let postmaster = super::postmaster_pid(url).await;
     let stop = Arc::new(Stop::new(spec.labels, spec.seconds));
     let load0 = super::load_avg();
+    let cpu0 = CpuSnapshot::take(None, postmaster);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, mut conn) in conns.into_iter().enumerate() {
@@ -202,7 +206,10 @@ pub async fn pg_floor(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult> 
     for t in tasks {
         tallies.push(t.await?);
     }
-    let mut r = RunResult::from_tallies(spec.labelers, tallies, start.elapsed(), load0);
+    let elapsed = start.elapsed();
+    let cpu1 = CpuSnapshot::take(None, postmaster);
+    let mut r = RunResult::from_tallies(spec.labelers, tallies, elapsed, load0);
+    r.set_cpu(&cpu0, &cpu1);
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT (SELECT count(*) FROM {schema}.labels) AS labels,
                 (SELECT count(DISTINCT sample_id) FROM {schema}.labels) AS samples,
@@ -256,6 +263,7 @@ pub async fn sqlite_floor(spec: &FloorSpec) -> anyhow::Result<RunResult> {
     let writer = Arc::new(tokio::sync::Mutex::new(conn));
     let stop = Arc::new(Stop::new(spec.labels, spec.seconds));
     let load0 = super::load_avg();
+    let cpu0 = CpuSnapshot::take(None, None);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..spec.labelers {
@@ -326,7 +334,10 @@ pub async fn sqlite_floor(spec: &FloorSpec) -> anyhow::Result<RunResult> {
     for t in tasks {
         tallies.push(t.await?);
     }
-    let mut r = RunResult::from_tallies(spec.labelers, tallies, start.elapsed(), load0);
+    let elapsed = start.elapsed();
+    let cpu1 = CpuSnapshot::take(None, None);
+    let mut r = RunResult::from_tallies(spec.labelers, tallies, elapsed, load0);
+    r.set_cpu(&cpu0, &cpu1);
     let mut w = writer.lock().await;
     let (labels, samples, leased): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM labels), (SELECT count(DISTINCT sample_id) FROM labels),

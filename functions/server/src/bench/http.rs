@@ -17,7 +17,7 @@ use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 use super::floor::{self, FloorSpec};
-use super::{Check, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
+use super::{Check, CpuSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoopArgs {
@@ -97,13 +97,18 @@ pub async fn run_loop(cfg: &Config, a: LoopArgs) -> anyhow::Result<()> {
 
 async fn loop_as(cfg: &Config, a: LoopArgs, mode: &str) -> anyhow::Result<()> {
     let floor_url = a.floor_database_url.clone();
-    let (target, _server) = match &a.url {
+    let db =
+        a.database_url.clone().or_else(|| cfg.database_url.clone()).filter(|u| u.starts_with("postgres"));
+    let (mut target, _server) = match &a.url {
         Some(url) => (Target::existing(cfg, url, a.token_secret_file.as_deref()).await?, None),
         None => {
-            let server = Server::start(a.database_url.as_deref().or(cfg.database_url.as_deref())).await?;
+            let server = Server::start(db.as_deref()).await?;
             (server.target(cfg)?, Some(server))
         }
     };
+    if let Some(u) = db.as_deref().or(floor_url.as_deref()) {
+        target.postmaster = super::postmaster_pid(u).await;
+    }
     let mut rows = Vec::new();
     for &n in &a.labelers {
         let floor = match &floor_url {
@@ -191,6 +196,7 @@ fn report(mode: &str, target: &Target, rows: &[(usize, Option<RunResult>, RunRes
                 fl.errors_cell(),
                 fl.check.cell(),
                 String::new(),
+                fl.cpu_cell(),
                 format!("{:.1}/{:.1}", fl.load_avg[0], fl.load_avg[1]),
             ]);
         }
@@ -204,6 +210,7 @@ fn report(mode: &str, target: &Target, rows: &[(usize, Option<RunResult>, RunRes
             lp.errors_cell(),
             lp.check.cell(),
             ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            lp.cpu_cell(),
             format!("{:.1}/{:.1}", lp.load_avg[0], lp.load_avg[1]),
         ]);
         json_rows.push(json!({ "labelers": n, "floor": fl, "loop": lp, "loop_over_floor": ratio }));
@@ -220,6 +227,7 @@ fn report(mode: &str, target: &Target, rows: &[(usize, Option<RunResult>, RunRes
             "errors",
             "check",
             "loop/floor",
+            "CPU ms/label client/server/pg",
             "load 1m start/end",
         ],
         &table,
@@ -306,7 +314,13 @@ impl Server {
             ..KeyConfig::default()
         };
         let jwt = JwtVerifier::new(cfg.auth_settings(), keys)?;
-        Ok(Target { base: self.base.clone(), store: self.store.into(), jwt: Arc::new(jwt) })
+        Ok(Target {
+            base: self.base.clone(),
+            store: self.store.into(),
+            jwt: Arc::new(jwt),
+            server_pid: self.child.id(),
+            postmaster: None,
+        })
     }
 }
 
@@ -331,6 +345,9 @@ struct Target {
     base: String,
     store: String,
     jwt: Arc<JwtVerifier>,
+    /// For CPU accounting, when the processes run on this machine.
+    server_pid: Option<u32>,
+    postmaster: Option<u32>,
 }
 
 impl Target {
@@ -349,7 +366,13 @@ impl Target {
             None => crate::runtime::verifier(cfg).await?,
         };
         anyhow::ensure!(jwt.can_mint(), "no HS256 secret to mint tokens with: pass --token-secret-file");
-        Ok(Self { base: url.trim_end_matches('/').to_string(), store: "remote".into(), jwt })
+        Ok(Self {
+            base: url.trim_end_matches('/').to_string(),
+            store: "remote".into(),
+            jwt,
+            server_pid: None,
+            postmaster: None,
+        })
     }
 
     fn token(&self, tenant: &str, subject: &str, role: Role) -> anyhow::Result<String> {
@@ -474,6 +497,7 @@ async fn http_run(t: &Target, a: &LoopArgs, labelers: usize) -> anyhow::Result<R
     let stop = Arc::new(Stop::new(a.labels, a.seconds));
     let handed = Arc::new(Mutex::new(Handed::default()));
     let load0 = super::load_avg();
+    let cpu0 = CpuSnapshot::take(t.server_pid, t.postmaster);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..labelers {
@@ -492,7 +516,9 @@ async fn http_run(t: &Target, a: &LoopArgs, labelers: usize) -> anyhow::Result<R
         tallies.push(task.await?);
     }
     let elapsed = start.elapsed();
+    let cpu1 = CpuSnapshot::take(t.server_pid, t.postmaster);
     let mut r = RunResult::from_tallies(labelers, tallies, elapsed, load0);
+    r.set_cpu(&cpu0, &cpu1);
     let handed = std::mem::take(&mut *handed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     r.check = check(&http, t, &admin, queue, overlap, fresh, r.labels, handed).await?;
     Ok(r)

@@ -178,6 +178,8 @@ pub(crate) struct RunResult {
     pub errors: BTreeMap<String, u64>,
     pub check: Check,
     pub load_avg: [f64; 2],
+    /// CPU time per label of each process involved (None where it could not be read).
+    pub cpu_ms_per_label: Option<CpuPerLabel>,
 }
 
 impl RunResult {
@@ -205,6 +207,29 @@ impl RunResult {
             errors,
             check: Check::default(),
             load_avg: [load0, load_avg()],
+            cpu_ms_per_label: None,
+        }
+    }
+
+    /// Attributes the CPU used between `before` and now to this run's labels.
+    pub fn set_cpu(&mut self, before: &CpuSnapshot, after: &CpuSnapshot) {
+        let n = self.labels.max(1) as f64;
+        let per = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some((b - a) / n),
+            _ => None,
+        };
+        self.cpu_ms_per_label = Some(CpuPerLabel {
+            client: (after.client - before.client) / n,
+            server: per(before.server, after.server),
+            postgres: per(before.postgres, after.postgres),
+        });
+    }
+
+    pub fn cpu_cell(&self) -> String {
+        let o = |v: Option<f64>| v.map_or("-".to_string(), f);
+        match &self.cpu_ms_per_label {
+            Some(c) => format!("{} / {} / {}", f(c.client), o(c.server), o(c.postgres)),
+            None => String::new(),
         }
     }
 
@@ -215,6 +240,78 @@ impl RunResult {
             self.errors.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ")
         }
     }
+}
+
+/// CPU milliseconds per label: this process (the virtual labelers), the Anvil server, Postgres.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CpuPerLabel {
+    pub client: f64,
+    pub server: Option<f64>,
+    pub postgres: Option<f64>,
+}
+
+/// Cumulative CPU milliseconds of the processes of a run, from /proc (loopback deployments only).
+#[derive(Debug, Clone)]
+pub(crate) struct CpuSnapshot {
+    pub client: f64,
+    pub server: Option<f64>,
+    pub postgres: Option<f64>,
+}
+
+impl CpuSnapshot {
+    /// `server`: the Anvil process; `postmaster`: Postgres's main process (its children, live and exited,
+    /// are counted: every backend is its child).
+    pub fn take(server: Option<u32>, postmaster: Option<u32>) -> Self {
+        Self {
+            client: proc_cpu_ms("self", false).unwrap_or(0.0),
+            server: server.and_then(|p| proc_cpu_ms(&p.to_string(), false)),
+            postgres: postmaster.and_then(|p| {
+                let own = proc_cpu_ms(&p.to_string(), true)?;
+                let children: f64 =
+                    children_of(p).iter().filter_map(|c| proc_cpu_ms(&c.to_string(), false)).sum();
+                Some(own + children)
+            }),
+        }
+    }
+}
+
+/// utime + stime (and, with `reaped`, cutime + cstime: children already waited for) in ms. USER_HZ is 100 on
+/// every Linux platform Anvil targets.
+fn proc_cpu_ms(pid: &str, reaped: bool) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the command name may hold spaces: the fields start after its closing parenthesis
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is state (field 3); utime is field 14, stime 15, cutime 16, cstime 17
+    let get = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+    let mut ticks = get(14)? + get(15)?;
+    if reaped {
+        ticks += get(16)? + get(17)?;
+    }
+    Some(ticks * 10.0)
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/status")).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("PPid:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            }) == Some(pid)
+        })
+        .collect()
+}
+
+/// The pid of the Postgres server behind `url` when it runs on this machine (the parent of our backend).
+pub(crate) async fn postmaster_pid(url: &str) -> Option<u32> {
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(url).await.ok()?;
+    let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut c).await.ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{backend}/status")).ok()?;
+    let _ = c.close().await;
+    status.lines().find(|l| l.starts_with("PPid:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
 }
 
 /// A correctness check: passes when `problems` is empty.

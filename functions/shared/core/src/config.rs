@@ -195,8 +195,18 @@ impl Config {
                 "ANVIL_AIR_GAPPED: ANVIL_SQS_QUEUE_URL is an AWS service; workers poll the job table"
             );
         }
-        if self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty()) && self.s3_endpoint.is_none() {
-            anyhow::bail!("ANVIL_AIR_GAPPED: set ANVIL_S3_ENDPOINT to the site's S3-compatible store");
+        if self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty()) {
+            if self.s3_endpoint.is_none() {
+                anyhow::bail!("ANVIL_AIR_GAPPED: set ANVIL_S3_ENDPOINT to the site's S3-compatible store");
+            }
+            // Without static keys the AWS credential chain would ask an instance-metadata endpoint.
+            let has = |v: &str| std::env::var(v).is_ok_and(|x| !x.is_empty());
+            if !has("AWS_ACCESS_KEY_ID") || !has("AWS_SECRET_ACCESS_KEY") {
+                anyhow::bail!(
+                    "ANVIL_AIR_GAPPED: the S3 store needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
+                     environment (no credential lookups are made)"
+                );
+            }
         }
         Ok(())
     }

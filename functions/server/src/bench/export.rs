@@ -13,7 +13,7 @@ use anvil_types::{CreateExport, ExportFilter, FileFormat, TaskState};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{ConnectOptions, PgPool};
 use uuid::Uuid;
 
 use super::{Check, f, print_json, print_table, rss_kib, seq_uuid_sql, stop_child, uuid_prefix};
@@ -52,7 +52,9 @@ pub async fn run_export(cfg: &Config, a: ExportArgs) -> anyhow::Result<()> {
         _ => FileFormat::Jsonl,
     };
     postgres::migrate(&url).await?;
-    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await?;
+    // seeding statements take seconds: no slow-statement warnings for them
+    let owner_opts = url.parse::<sqlx::postgres::PgConnectOptions>()?.disable_statement_logging();
+    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(owner_opts).await?;
     let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
     let store = PgStore::new(postgres::app_pool(opts, 2, Duration::from_secs(30)));
     let load0 = super::load_avg();

@@ -92,10 +92,18 @@ pub struct SqliteLoopArgs {
 // ------------------------------------------------------------------------------------------------------------
 
 pub async fn run_loop(cfg: &Config, a: LoopArgs) -> anyhow::Result<()> {
-    loop_as(cfg, a, "loop").await
+    loop_as(cfg, a, "loop", false).await
 }
 
-async fn loop_as(cfg: &Config, a: LoopArgs, mode: &str) -> anyhow::Result<()> {
+/// The runs of one labeler count: the floor, the store in-process (compare only), the loop over HTTP.
+struct Row {
+    n: usize,
+    floor: Option<RunResult>,
+    store: Option<RunResult>,
+    lp: RunResult,
+}
+
+async fn loop_as(cfg: &Config, a: LoopArgs, mode: &str, with_store: bool) -> anyhow::Result<()> {
     let floor_url = a.floor_database_url.clone();
     let db =
         a.database_url.clone().or_else(|| cfg.database_url.clone()).filter(|u| u.starts_with("postgres"));
@@ -115,8 +123,12 @@ async fn loop_as(cfg: &Config, a: LoopArgs, mode: &str) -> anyhow::Result<()> {
             Some(url) => Some(floor::pg_floor(url, &spec(&a, n)).await?),
             None => None,
         };
+        let store = match (&floor_url, with_store) {
+            (Some(url), true) => Some(super::store::store_run(url, &spec(&a, n)).await?),
+            _ => None,
+        };
         let lp = http_run(&target, &a, n).await?;
-        rows.push((n, floor, lp));
+        rows.push(Row { n, floor, store, lp });
     }
     report(mode, &target, &rows, "Postgres floor");
     Ok(())
@@ -137,7 +149,7 @@ pub async fn run_compare(cfg: &Config, c: CompareArgs) -> anyhow::Result<()> {
         queue: None,
         floor_database_url: Some(url),
     };
-    loop_as(cfg, a, "compare").await
+    loop_as(cfg, a, "compare", true).await
 }
 
 pub async fn run_sqlite_loop(cfg: &Config, s: SqliteLoopArgs) -> anyhow::Result<()> {
@@ -160,7 +172,7 @@ pub async fn run_sqlite_loop(cfg: &Config, s: SqliteLoopArgs) -> anyhow::Result<
     for &n in &s.labelers {
         let fl = floor::sqlite_floor(&spec(&a, n)).await?;
         let lp = http_run(&target, &a, n).await?;
-        rows.push((n, Some(fl), lp));
+        rows.push(Row { n, floor: Some(fl), store: None, lp });
     }
     report("sqlite-loop", &target, &rows, "SQLite floor");
     Ok(())
@@ -178,42 +190,45 @@ fn spec(a: &LoopArgs, labelers: usize) -> FloorSpec {
     FloorSpec { labelers, labels: a.labels, seconds: a.seconds, samples: samples_for(a, labelers) }
 }
 
-fn report(mode: &str, target: &Target, rows: &[(usize, Option<RunResult>, RunResult)], floor_name: &str) {
+fn report(mode: &str, target: &Target, rows: &[Row], floor_name: &str) {
     let mut table = Vec::new();
     let mut json_rows = Vec::new();
-    for (n, fl, lp) in rows {
-        let ratio = fl
-            .as_ref()
-            .map(|fl| if fl.labels_per_sec > 0.0 { lp.labels_per_sec / fl.labels_per_sec } else { 0.0 });
-        if let Some(fl) = fl {
-            table.push(vec![
-                n.to_string(),
-                "floor".into(),
-                fl.labels.to_string(),
-                f(fl.labels_per_sec),
-                fl.claim.cell(),
-                fl.submit.cell(),
-                fl.errors_cell(),
-                fl.check.cell(),
-                String::new(),
-                fl.cpu_cell(),
-                format!("{:.1}/{:.1}", fl.load_avg[0], fl.load_avg[1]),
-            ]);
-        }
-        table.push(vec![
+    let cells = |n: usize, name: &str, r: &RunResult, ratio: Option<f64>| {
+        vec![
             n.to_string(),
-            "loop".into(),
-            lp.labels.to_string(),
-            f(lp.labels_per_sec),
-            lp.claim.cell(),
-            lp.submit.cell(),
-            lp.errors_cell(),
-            lp.check.cell(),
+            name.to_string(),
+            r.labels.to_string(),
+            f(r.labels_per_sec),
+            r.claim.cell(),
+            r.submit.cell(),
+            r.errors_cell(),
+            r.check.cell(),
             ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
-            lp.cpu_cell(),
-            format!("{:.1}/{:.1}", lp.load_avg[0], lp.load_avg[1]),
-        ]);
-        json_rows.push(json!({ "labelers": n, "floor": fl, "loop": lp, "loop_over_floor": ratio }));
+            r.cpu_cell(),
+            format!("{:.1}/{:.1}", r.load_avg[0], r.load_avg[1]),
+        ]
+    };
+    for row in rows {
+        let over_floor = |r: &RunResult| {
+            row.floor
+                .as_ref()
+                .map(|fl| if fl.labels_per_sec > 0.0 { r.labels_per_sec / fl.labels_per_sec } else { 0.0 })
+        };
+        if let Some(fl) = &row.floor {
+            table.push(cells(row.n, "floor", fl, None));
+        }
+        if let Some(st) = &row.store {
+            table.push(cells(row.n, "store", st, over_floor(st)));
+        }
+        table.push(cells(row.n, "loop", &row.lp, over_floor(&row.lp)));
+        json_rows.push(json!({
+            "labelers": row.n,
+            "floor": row.floor,
+            "store": row.store,
+            "loop": row.lp,
+            "loop_over_floor": over_floor(&row.lp),
+            "store_over_floor": row.store.as_ref().and_then(over_floor),
+        }));
     }
     print_table(
         &format!("anvil bench {mode}: {} ({}), floor = {floor_name}", target.base, target.store),
@@ -226,13 +241,17 @@ fn report(mode: &str, target: &Target, rows: &[(usize, Option<RunResult>, RunRes
             "submit ms p50/p95/p99/max",
             "errors",
             "check",
-            "loop/floor",
+            "x floor",
             "CPU ms/label client/server/pg",
             "load 1m start/end",
         ],
         &table,
     );
-    let ok = rows.iter().all(|(_, fl, lp)| lp.check.ok && fl.as_ref().is_none_or(|f| f.check.ok));
+    let ok = rows.iter().all(|r| {
+        r.lp.check.ok
+            && r.floor.as_ref().is_none_or(|f| f.check.ok)
+            && r.store.as_ref().is_none_or(|s| s.check.ok)
+    });
     print_json(mode, json!({ "url": target.base, "store": target.store, "ok": ok, "runs": json_rows }));
 }
 

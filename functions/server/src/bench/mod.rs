@@ -4,7 +4,8 @@
 //!
 //! - `loop`: N virtual labelers over HTTP against a running Anvil (or one this command starts).
 //! - `floor`: the same claim + submit work as bare SQL on scratch tables: what Postgres alone can do.
-//! - `compare`: `floor` then `loop` on the same Postgres, per labeler count, and the ratio loop / floor.
+//! - `compare`: `floor`, the store in-process (no HTTP) and `loop` on the same Postgres, per labeler count,
+//!   and each as a ratio of the floor.
 //! - `scale`: `PgStore::claim` latency on queues of 10k..1M samples, mostly labeled, and overlap 3 with a
 //!   labeler far ahead of the others; `EXPLAIN (ANALYZE, BUFFERS)` of the claim on the largest.
 //! - `export`: a 1M-label export by a child `anvil worker`: rows/s and the worker's peak RSS.
@@ -17,6 +18,7 @@ mod export;
 mod floor;
 mod http;
 mod scale;
+mod store;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -14,7 +14,7 @@ use anvil_core::store::Store;
 use anvil_core::store::postgres::{self, PgStore};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{PgPool, Row};
+use sqlx::{ConnectOptions, PgPool, Row};
 use uuid::Uuid;
 
 use super::{Check, Lat, f, histogram, print_json, print_table, record, seq_uuid_sql, uuid_prefix};
@@ -62,7 +62,9 @@ struct CaseResult {
 pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
     let url = super::postgres_url(a.database_url.as_deref(), cfg)?;
     postgres::migrate(&url).await?;
-    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await?;
+    // seeding statements take seconds: no slow-statement warnings for them
+    let owner_opts = url.parse::<sqlx::postgres::PgConnectOptions>()?.disable_statement_logging();
+    let owner = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(owner_opts).await?;
     let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
     let store = PgStore::new(postgres::app_pool(opts, 4, Duration::from_secs(30)));
     let tenant = TenantId::parse(TENANT).ok_or_else(|| anyhow::anyhow!("tenant"))?;

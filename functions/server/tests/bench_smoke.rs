@@ -233,7 +233,7 @@ fn scale_claims_on_every_queue_shape_and_explains_the_largest() {
     let db = Db::new();
     let v = bench(&["scale", "--database-url", &db.url, "--sizes", "300,1000", "--claims", "10"], LIMIT);
     let cases = v["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 8, "4 cases per size");
+    assert_eq!(cases.len(), 10, "5 cases per size");
     assert!(cases.iter().all(|c| c["claim"]["count"] == 10), "{cases:?}");
     let explains = v["explain"].as_array().unwrap();
     assert!(!explains.is_empty());

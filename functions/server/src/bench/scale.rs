@@ -33,6 +33,10 @@ pub struct ScaleArgs {
     /// Share of the queue already labeled in the "mostly labeled" and "k = 3, one labeler ahead" cases.
     #[arg(long, default_value_t = 0.9)]
     pub labeled_share: f64,
+    /// Also measure claims on a scratch database right after its first import, before any ANALYZE (needs
+    /// CREATEDB; at most 20 s of claims per size).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub new_database: bool,
 }
 
 const TENANT: &str = "bench-scale";
@@ -73,6 +77,26 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
     let mut explains = Vec::new();
     let largest = a.sizes.iter().copied().max().unwrap_or(0);
     for &n in &a.sizes {
+        if a.new_database {
+            let t0 = Instant::now();
+            match first_import(&url, n, a.claims).await {
+                Ok((lat, plan)) => {
+                    results.push(CaseResult {
+                        samples: n,
+                        case: "new database, first import, before ANALYZE".into(),
+                        overlap: 1,
+                        labeled: 0,
+                        labeler: "fresh".into(),
+                        claim: lat,
+                        seed_seconds: t0.elapsed().as_secs_f64(),
+                    });
+                    if n == largest {
+                        explains.push(("new database, first import, before ANALYZE".into(), plan));
+                    }
+                }
+                Err(e) => println!("  (new-database case skipped: {e:#})"),
+            }
+        }
         let labeled = ((n as f64) * a.labeled_share.clamp(0.0, 0.99)) as i64;
         for shape in [Shape::Fresh, Shape::MostlyLabeled, Shape::OverlapOneAhead] {
             let t0 = Instant::now();
@@ -141,8 +165,9 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
         }
     }
     for r in &results {
+        let want = if r.case.starts_with("new database") { 1 } else { a.claims as u64 };
         check.that(
-            r.claim.count as usize == a.claims,
+            r.claim.count >= want,
             format!("{} / {}: {} claims answered", r.samples, r.case, r.claim.count),
         );
     }
@@ -166,10 +191,26 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
 
 /// `claims` claims by `who`, each followed by a submit; the warm-up claims are not timed.
 async fn claims(store: &PgStore, t: &TenantId, who: &Subject, queue: Uuid, n: usize) -> anyhow::Result<Lat> {
+    claims_within(store, t, who, queue, n, Duration::from_secs(600)).await
+}
+
+/// As [`claims`], stopping early once `budget` has passed (for cases where a claim may take seconds).
+async fn claims_within(
+    store: &PgStore,
+    t: &TenantId,
+    who: &Subject,
+    queue: Uuid,
+    n: usize,
+    budget: Duration,
+) -> anyhow::Result<Lat> {
     let mut h = histogram();
     let warmup = (n / 10).max(2);
     let payload = json!({"label": "a"});
+    let start = Instant::now();
     for i in 0..warmup + n {
+        if start.elapsed() > budget {
+            break;
+        }
         let t0 = Instant::now();
         let c = store.claim(t, who, queue).await?;
         let took = t0.elapsed();
@@ -184,6 +225,15 @@ async fn claims(store: &PgStore, t: &TenantId, who: &Subject, queue: Uuid, n: us
 
 /// Seeds a queue of `n` samples in one transaction; returns (queue, overlap, labeled samples).
 async fn seed(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow::Result<(Uuid, i32, i64)> {
+    let out = seed_only(pool, n, labeled, shape).await?;
+    // as autovacuum would have by then: fresh statistics and a visibility map
+    sqlx::query("VACUUM (ANALYZE) samples").execute(pool).await?;
+    sqlx::query("VACUUM (ANALYZE) assignments").execute(pool).await?;
+    Ok(out)
+}
+
+/// Seeds without analyzing (the state right after an import, before autovacuum has looked at it).
+async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow::Result<(Uuid, i32, i64)> {
     let (overlap, labeled) = match shape {
         Shape::Fresh => (1, 0),
         Shape::MostlyLabeled => (1, labeled),
@@ -262,9 +312,6 @@ async fn seed(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow::Resu
         .await?;
     }
     tx.commit().await?;
-    // as autovacuum would have by then: fresh statistics and a visibility map
-    sqlx::query("VACUUM (ANALYZE) samples").execute(pool).await?;
-    sqlx::query("VACUUM (ANALYZE) assignments").execute(pool).await?;
     Ok((q, overlap, labeled))
 }
 
@@ -353,4 +400,40 @@ async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow:
         Shape::OverlapOneAhead => "k=3",
     };
     Ok((format!("{name}, labeler `{who}`, search {path}"), plan.join("\n")))
+}
+
+/// A scratch database (`<db>_scale_<pid>`), migrated, with one queue of `n` open samples and no statistics
+/// yet: a new deployment's first import before autovacuum's first ANALYZE. Returns the claim latency (at most
+/// 20 s of claims) and the claim's plan; the database is dropped.
+async fn first_import(url: &str, n: i64, claims_wanted: usize) -> anyhow::Result<(Lat, String)> {
+    let mut scratch_url = reqwest::Url::parse(url)?;
+    let base = scratch_url.path().trim_start_matches('/').to_string();
+    let name = format!("{}_scale_{}", if base.is_empty() { "anvil" } else { &base }, std::process::id());
+    scratch_url.set_path(&format!("/{name}"));
+    let scratch_url = scratch_url.to_string();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    let run = async {
+        postgres::migrate(&scratch_url).await?;
+        let opts = scratch_url.parse::<sqlx::postgres::PgConnectOptions>()?.disable_statement_logging();
+        let owner =
+            sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(opts.clone()).await?;
+        let (queue, _, _) = seed_only(&owner, n, 0, Shape::Fresh).await?;
+        let plan = explain(&owner, queue, "fresh", Shape::Fresh).await?.1;
+        let store = PgStore::new(postgres::app_pool(opts, 2, Duration::from_secs(60)));
+        let t = TenantId::parse(TENANT).ok_or_else(|| anyhow::anyhow!("tenant"))?;
+        let who = Subject::parse("fresh").ok_or_else(|| anyhow::anyhow!("subject"))?;
+        let lat = claims_within(&store, &t, &who, queue, claims_wanted, Duration::from_secs(20)).await?;
+        store.pool().close().await;
+        owner.close().await;
+        Ok::<_, anyhow::Error>((lat, plan))
+    }
+    .await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+        .execute(&mut admin)
+        .await?;
+    run
 }

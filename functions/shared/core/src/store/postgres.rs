@@ -67,6 +67,22 @@ impl PgStore {
         &self.pool
     }
 
+    /// A claim's transaction: tenant-scoped, and with sorts and bitmap scans off, so that even before the
+    /// first ANALYZE of a new table (no statistics: the planner would sort the queue's whole open set under
+    /// the LIMIT 1) the only plan left is the ordered walk of samples_claimable_idx. Same single statement,
+    /// so it costs no extra round trip.
+    async fn claim_tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
+             set_config('enable_bitmapscan', 'off', true)",
+        )
+        .bind(t.as_str())
+        .execute(&mut *tx)
+        .await?;
+        Ok(tx)
+    }
+
     /// Opens a transaction scoped to a tenant (for RLS).
     pub(super) async fn tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
@@ -692,7 +708,7 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let mut tx = self.tx(t).await?;
+        let mut tx = self.claim_tx(t).await?;
         // One read for everything the claim needs to decide: the queue, the labeler's lease, its cursor.
         let row = sqlx::query(
             "SELECT q.state, q.overlap, q.lease_seconds, q.schema_version, sv.schema,

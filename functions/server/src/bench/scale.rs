@@ -315,7 +315,8 @@ async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow:
 }
 
 // A copy of the claim statement of functions/shared/core/src/store/postgres.rs (CLAIM_TAIL with
-// claim_from_front_sql / claim_after_cursor_sql), which are private there; keep the two in step.
+// claim_from_front_sql / claim_after_cursor_sql, and the settings of claim_tx), which are private there; keep
+// the two in step.
 const CLAIM_TAIL: &str = "
     ORDER BY s.rank, s.order_key, s.id
     LIMIT 1
@@ -348,7 +349,14 @@ SELECT asg.*, cand.external_id, cand.payload, cand.priority, now() AS server_tim
 async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow::Result<(String, String)> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL ROLE anvil_app").execute(&mut *tx).await?;
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(TENANT).execute(&mut *tx).await?;
+    // as PgStore's claim transaction (claim_tx in postgres.rs) sets them
+    sqlx::query(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
+         set_config('enable_bitmapscan', 'off', true)",
+    )
+    .bind(TENANT)
+    .execute(&mut *tx)
+    .await?;
     let cursor = sqlx::query(
         "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = $1 AND labeler = $2",
     )

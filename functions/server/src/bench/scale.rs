@@ -63,6 +63,37 @@ struct CaseResult {
     seed_seconds: f64,
 }
 
+/// A seeded case waiting for its claims.
+struct Pending {
+    result: CaseResult,
+    who: Subject,
+    queue: Uuid,
+    hist: hdrhistogram::Histogram<u64>,
+}
+
+/// `n` claims by `who`, each followed by an untimed submit; recorded into `into` when given.
+async fn claims_into(
+    store: &PgStore,
+    t: &TenantId,
+    who: &Subject,
+    queue: Uuid,
+    n: usize,
+    mut into: Option<&mut hdrhistogram::Histogram<u64>>,
+) -> anyhow::Result<()> {
+    let payload = json!({"label": "a"});
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let c = store.claim(t, who, queue).await?;
+        let took = t0.elapsed();
+        let Some(c) = c else { break };
+        if let Some(h) = into.as_deref_mut() {
+            record(h, took);
+        }
+        store.submit(t, who, c.assignment.id, &payload, &anvil_core::schema::validate_label).await?;
+    }
+    Ok(())
+}
+
 pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
     let url = super::postgres_url(a.database_url.as_deref(), cfg)?;
     postgres::migrate(&url).await?;
@@ -74,6 +105,7 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
     let tenant = TenantId::parse(TENANT).ok_or_else(|| anyhow::anyhow!("tenant"))?;
     let load0 = super::load_avg();
     let mut results = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     let mut explains = Vec::new();
     let largest = a.sizes.iter().copied().max().unwrap_or(0);
     for &n in &a.sizes {
@@ -110,7 +142,6 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
                     let (case, plan) = explain(&owner, queue, who, shape).await?;
                     explains.push((format!("{n} samples, {case}"), plan));
                 }
-                let lat = claims(&store, &tenant, &subject, queue, a.claims).await?;
                 let case = match (shape, *who) {
                     (Shape::Fresh, _) => "fresh queue, k=1".to_string(),
                     (Shape::MostlyLabeled, _) => format!("{:.0}% labeled, k=1", a.labeled_share * 100.0),
@@ -119,17 +150,41 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
                     }
                     (Shape::OverlapOneAhead, _) => "k=3, a labeler behind it".to_string(),
                 };
-                results.push(CaseResult {
-                    samples: n,
-                    case,
-                    overlap,
-                    labeled: done,
-                    labeler: who.to_string(),
-                    claim: lat,
-                    seed_seconds,
+                pending.push(Pending {
+                    result: CaseResult {
+                        samples: n,
+                        case,
+                        overlap,
+                        labeled: done,
+                        labeler: who.to_string(),
+                        claim: Lat::default(),
+                        seed_seconds,
+                    },
+                    who: subject,
+                    queue,
+                    hist: histogram(),
                 });
             }
         }
+    }
+    // Every queue is seeded; now the claims, interleaved: ROUNDS passes over all cases, each taking its
+    // share of the claims. A claim's latency here is mostly its commit (fsync), whose cost on this disk
+    // changes from one minute to the next; interleaving spreads those changes over every case alike, so the
+    // ratios between sizes compare the claims and not the moments they ran at.
+    const ROUNDS: usize = 10;
+    let per_round = a.claims.div_ceil(ROUNDS);
+    for p in &mut pending {
+        claims_into(&store, &tenant, &p.who, p.queue, 2, None).await?; // warm-up
+    }
+    for _ in 0..ROUNDS {
+        for p in &mut pending {
+            claims_into(&store, &tenant, &p.who, p.queue, per_round, Some(&mut p.hist)).await?;
+        }
+    }
+    for p in pending {
+        let mut r = p.result;
+        r.claim = Lat::of(&p.hist);
+        results.push(r);
     }
 
     let rows: Vec<Vec<String>> = results
@@ -188,12 +243,8 @@ pub async fn run_scale(cfg: &Config, a: ScaleArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `claims` claims by `who`, each followed by a submit; the warm-up claims are not timed.
-async fn claims(store: &PgStore, t: &TenantId, who: &Subject, queue: Uuid, n: usize) -> anyhow::Result<Lat> {
-    claims_within(store, t, who, queue, n, Duration::from_secs(600)).await
-}
-
-/// As [`claims`], stopping early once `budget` has passed (for cases where a claim may take seconds).
+/// Up to `n` timed claims (after 10% untimed warm-up ones), each followed by an untimed submit, stopping
+/// early once `budget` has passed (a claim may take seconds before the first ANALYZE).
 async fn claims_within(
     store: &PgStore,
     t: &TenantId,

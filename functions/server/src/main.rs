@@ -75,7 +75,7 @@ impl From<RoleArg> for Role {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    runtime::init_tracing(&cli.config.log_format);
+    anvil_core::telemetry::init_tracing(&cli.config.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_api::{AppState, Limits};
-use anvil_core::auth::{JwtVerifier, Secret, random_secret};
-use anvil_core::blob::{BlobStore, FsBlobStore, UrlSigner, local_signing_secret};
+use anvil_core::auth::JwtVerifier;
+use anvil_core::blob::{BlobStore, FsBlobStore, UrlSigner};
 use anvil_core::blob_s3::S3BlobStore;
 use anvil_core::config::Config;
-use anvil_core::files::write_private;
-use anvil_core::health::{Probe, StoreProbe};
+use anvil_core::files::{read_or_create_secret, write_private};
+use anvil_core::health::{BlobProbe, Probe, StoreProbe};
 use anvil_core::jobs::{self, Worker};
 use anvil_core::service::{Anvil, Background, MAX_URL_TTL};
 use anvil_core::sqs::SqsDispatcher;
@@ -20,17 +20,6 @@ use anvil_core::store::TaskStore;
 use anvil_core::store::postgres::{self, PgStore};
 use anvil_core::store::sqlite::{Durability, SqliteStore};
 use anyhow::Context;
-use tracing_subscriber::EnvFilter;
-
-pub fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "pretty" {
-        builder.init();
-    } else {
-        builder.json().with_current_span(true).with_span_list(false).init();
-    }
-}
 
 enum Backend {
     Postgres(String),
@@ -113,27 +102,12 @@ async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Tas
     }
 }
 
-/// Reads the local HS256 secret of the data directory, creating it (0600) on first use.
-fn local_secret(dir: &Path) -> anyhow::Result<Secret> {
-    ensure_data_dir(dir)?;
-    let path = dir.join("jwt-secret");
-    if !path.exists() {
-        let hex = hex_encode(&random_secret()?);
-        write_private(&path, hex.as_bytes())?;
-    }
-    let raw = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Secret::new(raw.trim().as_bytes().to_vec()))
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// The JWT verifier: configured keys, or the data directory's generated local secret.
 pub async fn verifier(cfg: &Config) -> anyhow::Result<Arc<JwtVerifier>> {
     let mut keys = cfg.key_config()?;
     if !cfg.has_explicit_keys() {
-        keys.hs256_secret = Some(local_secret(&cfg.data_dir)?);
+        ensure_data_dir(&cfg.data_dir)?;
+        keys.hs256_secret = Some(read_or_create_secret(&cfg.data_dir.join("jwt-secret"))?);
     }
     let v = JwtVerifier::new(cfg.auth_settings(), keys)?;
     v.prefetch().await;
@@ -250,7 +224,7 @@ async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -
         }
         _ => {
             ensure_data_dir(&cfg.data_dir)?;
-            let secret = local_signing_secret(&cfg.data_dir)?;
+            let secret = read_or_create_secret(&cfg.data_dir.join("blob-secret"))?;
             let fs = FsBlobStore::new(
                 cfg.data_dir.join("blobs"),
                 UrlSigner::new(secret, public_url.trim_end_matches('/')),
@@ -296,18 +270,6 @@ pub async fn worker(cfg: Config) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
-}
-
-struct BlobProbe(Arc<dyn BlobStore>);
-
-#[async_trait::async_trait]
-impl Probe for BlobProbe {
-    fn name(&self) -> &'static str {
-        "blobs"
-    }
-    async fn check(&self) -> Result<(), String> {
-        self.0.ping().await.map_err(|_| format!("{} blob store unreachable", self.0.kind()))
-    }
 }
 
 /// Hands jobs that were not sent right after their commit (a crash, an SQS hiccup) to SQS.

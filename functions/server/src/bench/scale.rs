@@ -365,49 +365,13 @@ async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow:
     Ok((q, overlap, labeled))
 }
 
-// A copy of the claim statement of functions/shared/core/src/store/postgres.rs (CLAIM_TAIL with
-// claim_from_front_sql / claim_after_cursor_sql, and the settings of claim_tx), which are private there; keep
-// the two in step.
-const CLAIM_TAIL: &str = "
-    ORDER BY s.rank, s.order_key, s.id
-    LIMIT 1
-    FOR UPDATE OF s SKIP LOCKED
-), taken AS (
-    UPDATE samples s SET open_slots = s.open_slots - 1
-    FROM cand WHERE s.id = cand.id AND s.open_slots > 0
-    RETURNING s.id
-), asg AS (
-    INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, expires_at)
-    SELECT $1, $4, $2, taken.id, $3, 'leased', $5, now() + make_interval(secs => $6)
-    FROM taken
-    RETURNING id, queue_id, sample_id, labeler, state, version, schema_version, leased_at, expires_at, release_reason
-), cur AS (
-    INSERT INTO labeler_cursors AS c (tenant_id, queue_id, labeler, rank, order_key, sample_id)
-    SELECT $1, $2, $3, cand.rank, cand.order_key, cand.id FROM cand JOIN asg ON true WHERE $7
-    ON CONFLICT (queue_id, labeler) DO UPDATE
-    SET rank = EXCLUDED.rank, order_key = EXCLUDED.order_key, sample_id = EXCLUDED.sample_id
-    WHERE (c.rank, c.order_key, c.sample_id) < (EXCLUDED.rank, EXCLUDED.order_key, EXCLUDED.sample_id)
-), lin AS (
-    INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs)
-    SELECT $1, $4, 'assignment', asg.id, $3,
-           jsonb_build_object('queue_id', $2::uuid, 'sample_id', asg.sample_id, 'schema_version', $5::integer)
-    FROM asg
-)
-SELECT asg.*, cand.external_id, cand.payload, cand.priority, now() AS server_time FROM asg JOIN cand ON true";
-
 /// `EXPLAIN (ANALYZE, BUFFERS)` of the claim `who` would run next, as the application role with the tenant
 /// set (row-level security included), in a transaction that is rolled back.
 async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow::Result<(String, String)> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL ROLE anvil_app").execute(&mut *tx).await?;
-    // as PgStore's claim transaction (claim_tx in postgres.rs) sets them
-    sqlx::query(
-        "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
-         set_config('enable_bitmapscan', 'off', true)",
-    )
-    .bind(TENANT)
-    .execute(&mut *tx)
-    .await?;
+    // the first statement of PgStore's claim transaction
+    sqlx::query(anvil_core::store::postgres::CLAIM_TX).bind(TENANT).execute(&mut *tx).await?;
     let cursor = sqlx::query(
         "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = $1 AND labeler = $2",
     )
@@ -419,22 +383,9 @@ async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow:
         Shape::OverlapOneAhead => 3,
         _ => 1,
     };
-    let head = "WITH cand AS (
-    SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
-    FROM samples s
-    WHERE s.queue_id = $2 AND s.open_slots > 0";
-    let probe = "AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3)";
-    let (path, sql) = match (&cursor, overlap > 1) {
-        (Some(_), true) => (
-            "after the labeler's cursor",
-            format!(
-                "EXPLAIN (ANALYZE, BUFFERS) {head}\n      AND (s.rank, s.order_key, s.id) > ($8, $9, $10)\n      {probe}\n    {CLAIM_TAIL}"
-            ),
-        ),
-        _ => {
-            ("from the front", format!("EXPLAIN (ANALYZE, BUFFERS) {head}\n      {probe}\n    {CLAIM_TAIL}"))
-        }
-    };
+    let after_cursor = cursor.is_some() && overlap > 1;
+    let path = if after_cursor { "after the labeler's cursor" } else { "from the front" };
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", anvil_core::store::postgres::claim_sql(after_cursor));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(TENANT)
         .bind(queue)

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use anvil_types::Role;
 use axum::http::{Method, StatusCode};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn a_queue_is_created_listed_and_patched_with_a_new_schema_version(app: TestApp) {
     let admin = admin("t1");
@@ -498,8 +498,6 @@ async fn queue_admin_routes_need_the_admin_role(app: TestApp) {
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
-
-fn _unused(_: Value) {}
 
 conformance!(
     a_queue_is_created_listed_and_patched_with_a_new_schema_version,

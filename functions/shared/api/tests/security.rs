@@ -320,8 +320,9 @@ async fn forged_and_malformed_jwts_are_rejected(app: TestApp) {
         ),
     ];
     for (name, tok) in cases {
-        app.get("/v1/me", &tok).await.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
-        let _ = name;
+        let r = app.get("/v1/me", &tok).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name} was not refused: {}", r.body);
+        r.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     // a valid token with no Anvil role is authenticated but may do nothing
     let r = app.get("/v1/me", &hs(&claims(json!({"roles": ["viewer"]})), &SECRET)).await;

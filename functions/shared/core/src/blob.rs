@@ -5,7 +5,7 @@
 //! An upload is invisible until `finish`: the directory adapter writes a temp file and renames it; the S3
 //! adapter completes a multipart upload. `abort` (or a crash) leaves nothing visible under the key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -256,16 +256,6 @@ impl BlobStore for FsBlobStore {
         check_key(key)?;
         self.signer.sign("PUT", key, ttl)
     }
-}
-
-/// Reads the blob-signing secret of the data directory, creating it on first use.
-pub fn local_signing_secret(dir: &Path) -> anyhow::Result<Secret> {
-    let path = dir.join("blob-secret");
-    if !path.exists() {
-        let hex = hex::encode(crate::auth::random_secret()?);
-        crate::files::write_private(&path, hex.as_bytes())?;
-    }
-    Ok(Secret::new(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec()))
 }
 
 #[cfg(test)]

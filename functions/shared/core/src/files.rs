@@ -21,3 +21,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
+
+/// A generated secret kept in `path`: 32 random bytes as hex, written 0600 on first use, read afterwards.
+/// The embedded default keeps its JWT signing secret and its blob-link signing secret this way.
+pub fn read_or_create_secret(path: &Path) -> anyhow::Result<crate::auth::Secret> {
+    if !path.exists() {
+        write_private(path, hex::encode(crate::auth::random_secret()?).as_bytes())?;
+    }
+    let raw = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(crate::auth::Secret::new(raw.trim().as_bytes().to_vec()))
+}

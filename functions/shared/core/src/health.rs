@@ -30,3 +30,17 @@ impl Probe for StoreProbe {
         })
     }
 }
+
+/// The blob store (S3 or the local directory) as a readiness probe.
+pub struct BlobProbe(pub Arc<dyn crate::blob::BlobStore>);
+
+#[async_trait]
+impl Probe for BlobProbe {
+    fn name(&self) -> &'static str {
+        "blobs"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|_| format!("{} blob store unreachable", self.0.kind()))
+    }
+}

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anvil_types::{ExportFilter, FileFormat, ImportRowError, NewSample, Queue, TaskState};
+use anvil_types::{FileFormat, ImportRowError, NewSample, Queue, TaskState};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -153,8 +153,7 @@ impl Worker {
             FileFormat::Csv => "text/csv; charset=utf-8",
         };
         let mut upload = self.blobs.begin(&rec.object_key, content_type).await?;
-        let written =
-            self.write_export(&mut *upload, t, &queue, &rec.export.filter, rec.export.format, &rec).await;
+        let written = self.write_export(&mut *upload, &queue, &rec).await;
         let (rows, bytes, sha256, versions) = match written {
             Ok(v) => v,
             Err(e) => {
@@ -196,12 +195,10 @@ impl Worker {
     async fn write_export(
         &self,
         upload: &mut dyn crate::blob::BlobUpload,
-        t: &TenantId,
         queue: &Queue,
-        filter: &ExportFilter,
-        format: FileFormat,
         rec: &crate::store::ExportRecord,
     ) -> std::result::Result<(i64, i64, String, Vec<i32>), JobError> {
+        let (t, filter, format) = (&rec.tenant, &rec.export.filter, rec.export.format);
         let mut hasher = Sha256::new();
         let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 64 * 1024);
         let (mut rows, mut bytes) = (0i64, 0i64);

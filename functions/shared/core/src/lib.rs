@@ -20,5 +20,6 @@ pub mod schema;
 pub mod service;
 pub mod sqs;
 pub mod store;
+pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -24,7 +24,6 @@ use anvil_core::store::Store;
 use anvil_core::store::postgres::{PgStore, app_pool};
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use tracing_subscriber::EnvFilter;
 
 pub use db::DatabaseUrl;
 pub use secrets::Secrets;
@@ -110,20 +109,8 @@ fn config_error(cmd: &clap::Command, e: &clap::Error) -> String {
     }
 }
 
-/// JSON tracing (or `pretty` when `ANVIL_LOG_FORMAT=pretty`) to stderr, which Lambda sends to CloudWatch;
-/// `RUST_LOG` filters (default `info,sqlx=warn`).
-pub fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false);
-    let res = if format == "pretty" {
-        builder.try_init()
-    } else {
-        builder.json().with_current_span(true).with_span_list(false).try_init()
-    };
-    // A second call (tests, or a main that calls init twice) keeps the first subscriber.
-    drop(res);
-}
+/// JSON tracing to stderr, which Lambda sends to CloudWatch (the same set-up as `anvil`).
+pub use anvil_core::telemetry::init_tracing;
 
 /// Tracing and configuration: the first thing a function's `main` does. A configuration error is logged as
 /// JSON (so it reaches CloudWatch in the same shape as everything else) and returned.

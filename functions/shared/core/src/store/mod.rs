@@ -129,6 +129,19 @@ pub fn new_id() -> Uuid {
     Uuid::now_v7()
 }
 
+/// A submit for an assignment that already has its label: the same payload answers that label (idempotent),
+/// a different one is a conflict. Both adapters decide it here.
+pub(crate) fn resubmitted(existing: Label, payload: &Value) -> Result<Submitted> {
+    if existing.payload == *payload {
+        Ok(Submitted::Existing(existing))
+    } else {
+        Err(crate::Error::conflict(
+            "label_conflict",
+            "a different label was already submitted for this assignment",
+        ))
+    }
+}
+
 /// The conflict answered when a lease is no longer the caller's to use.
 pub(crate) fn lease_gone(state: anvil_types::AssignmentState) -> crate::Error {
     match state {

@@ -19,7 +19,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
-use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id};
+use super::{
+    LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
+};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::schema::schema_hash;
@@ -67,32 +69,28 @@ impl PgStore {
         &self.pool
     }
 
-    /// A claim's transaction: tenant-scoped, and with sorts and bitmap scans off, so that even before the
-    /// first ANALYZE of a new table (no statistics: the planner would sort the queue's whole open set under
-    /// the LIMIT 1) the only plan left is the ordered walk of samples_claimable_idx. Same single statement,
-    /// so it costs no extra round trip.
-    async fn claim_tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
-             set_config('enable_bitmapscan', 'off', true)",
-        )
-        .bind(t.as_str())
-        .execute(&mut *tx)
-        .await?;
-        Ok(tx)
-    }
-
     /// Opens a transaction scoped to a tenant (for RLS).
     pub(super) async fn tx(&self, t: &TenantId) -> Result<Transaction<'static, Postgres>> {
+        self.begin(t, TENANT_TX).await
+    }
+
+    /// Opens a transaction whose first statement is `settings` (which binds the tenant as `$1`).
+    async fn begin(&self, t: &TenantId, settings: &'static str) -> Result<Transaction<'static, Postgres>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-            .bind(t.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(settings).bind(t.as_str()).execute(&mut *tx).await?;
         Ok(tx)
     }
 }
+
+/// The first statement of every transaction: the tenant row-level security filters by.
+const TENANT_TX: &str = "SELECT set_config('app.tenant_id', $1, true)";
+
+/// The first statement of a claim's transaction: the tenant, and sorts and bitmap scans off, so that even
+/// before the first ANALYZE of a new table (no statistics: the planner would sort the queue's whole open set
+/// under the LIMIT 1) the only plan left is the ordered walk of samples_claimable_idx. One statement, so it
+/// costs no extra round trip.
+pub const CLAIM_TX: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
+     set_config('enable_bitmapscan', 'off', true)";
 
 // ------------------------------------------------------------------------------------------------------------
 // Row mapping
@@ -259,6 +257,17 @@ async fn load_claim(
     })
 }
 
+/// The label of an assignment, if it has one (unique per assignment).
+async fn existing_label(tx: &mut Transaction<'static, Postgres>, assignment: Uuid) -> Result<Option<Label>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
+    )))
+    .bind(assignment)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(label_from).transpose()
+}
+
 async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [Label]) -> Result<()> {
     if labels.is_empty() {
         return Ok(());
@@ -334,42 +343,25 @@ const CLAIM_TAIL: &str = "
 )
 SELECT asg.*, cand.external_id, cand.payload, cand.priority, now() AS server_time FROM asg JOIN cand ON true";
 
-/// Search from the front of the queue.
-fn claim_from_front_sql() -> String {
-    format!(
-        "WITH cand AS (
+/// The claim statement: the first open sample this labeler never had, from the front of the queue or, with
+/// `after_cursor`, after the labeler's cursor ($8, $9, $10: an index range scan of samples_claimable_idx).
+/// Binds: $1 tenant, $2 queue, $3 labeler, $4 new assignment id, $5 schema version, $6 lease seconds,
+/// $7 whether to move the cursor. Public so `anvil bench scale` can EXPLAIN exactly this statement.
+pub fn claim_sql(after_cursor: bool) -> &'static str {
+    static S: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let build = |cursor: &str| {
+        format!(
+            "WITH cand AS (
     SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
     FROM samples s
-    WHERE s.queue_id = $2 AND s.open_slots > 0
+    WHERE s.queue_id = $2 AND s.open_slots > 0{cursor}
       AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3 OFFSET 0)
     {CLAIM_TAIL}"
-    )
-}
-
-/// Search after the labeler's cursor ($8, $9, $10): an index range scan of samples_claimable_idx.
-fn claim_after_cursor_sql() -> String {
-    format!(
-        "WITH cand AS (
-    SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
-    FROM samples s
-    WHERE s.queue_id = $2 AND s.open_slots > 0
-      AND (s.rank, s.order_key, s.id) > ($8, $9, $10)
-      AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3 OFFSET 0)
-    {CLAIM_TAIL}"
-    )
-}
-
-struct ClaimStatements {
-    front: String,
-    after_cursor: String,
-}
-
-fn statements() -> &'static ClaimStatements {
-    static S: std::sync::OnceLock<ClaimStatements> = std::sync::OnceLock::new();
-    S.get_or_init(|| ClaimStatements {
-        front: claim_from_front_sql(),
-        after_cursor: claim_after_cursor_sql(),
-    })
+        )
+    };
+    let [front, after] =
+        S.get_or_init(|| [build(""), build("\n      AND (s.rank, s.order_key, s.id) > ($8, $9, $10)")]);
+    if after_cursor { after } else { front }
 }
 
 struct QueueForClaim {
@@ -391,10 +383,9 @@ async fn try_claim(
     q: &QueueForClaim,
     cursor: Option<(i32, i64, Uuid)>,
 ) -> Result<Option<Claim>> {
-    let st = statements();
-    let sql = if cursor.is_some() { &st.after_cursor } else { &st.front };
+    let sql = claim_sql(cursor.is_some());
     let (c_rank, c_key, c_id) = cursor.unwrap_or((0, 0, Uuid::nil()));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(t.as_str())
         .bind(queue)
         .bind(labeler.as_str())
@@ -710,7 +701,7 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let mut tx = self.claim_tx(t).await?;
+        let mut tx = self.begin(t, CLAIM_TX).await?;
         // One read for everything the claim needs to decide: the queue, the labeler's lease, its cursor.
         let row = sqlx::query(
             "SELECT q.state, q.overlap, q.lease_seconds, q.schema_version, sv.schema,
@@ -871,24 +862,9 @@ impl Store for PgStore {
     ) -> Result<Submitted> {
         let mut tx = self.tx(t).await?;
         let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
-        )))
-        .bind(assignment)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            let mut label = label_from(&row)?;
+        if let Some(label) = existing_label(&mut tx, assignment).await? {
             tx.commit().await?;
-            return if label.payload == *payload {
-                label.reviews = Vec::new();
-                Ok(Submitted::Existing(label))
-            } else {
-                Err(Error::conflict(
-                    "label_conflict",
-                    "a different label was already submitted for this assignment",
-                ))
-            };
+            return resubmitted(label, payload);
         }
         let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
         if !errs.is_empty() {
@@ -1119,25 +1095,10 @@ impl PgStore {
     ) -> Result<Submitted> {
         let mut tx = self.tx(t).await?;
         let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-        let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
-        )))
-        .bind(assignment)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let existing = existing_label(&mut tx, assignment).await?;
         tx.commit().await?;
         match existing {
-            Some(row) => {
-                let label = label_from(&row)?;
-                if label.payload == *payload {
-                    Ok(Submitted::Existing(label))
-                } else {
-                    Err(Error::conflict(
-                        "label_conflict",
-                        "a different label was already submitted for this assignment",
-                    ))
-                }
-            }
+            Some(label) => resubmitted(label, payload),
             None => Err(lease_gone(ctx.assignment.state)),
         }
     }

@@ -27,7 +27,9 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id};
+use super::{
+    LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
+};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result, is_unique_violation};
 use crate::schema::schema_hash;
@@ -375,27 +377,32 @@ async fn try_claim(
     c: &ClaimCtx<'_>,
     cursor: Option<(i64, i64, String)>,
 ) -> Result<Option<Claim>> {
-    let base = "SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority FROM samples s
-        WHERE s.queue_id = ? AND s.open_slots > 0
-          AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = ?)";
+    // Built at compile time: the statement text is the same on every claim (sqlx caches its preparation).
+    macro_rules! candidate {
+        ($after_cursor:literal) => {
+            concat!(
+                "SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority FROM samples s
+                 WHERE s.queue_id = ? AND s.open_slots > 0
+                   AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = ?)",
+                $after_cursor,
+                " ORDER BY s.rank, s.order_key, s.id LIMIT 1"
+            )
+        };
+    }
     let q = c.queue.to_string();
     let row = match &cursor {
-        Some((rank, key, id)) => sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{base} AND (s.rank, s.order_key, s.id) > (?, ?, ?) ORDER BY s.rank, s.order_key, s.id LIMIT 1"
-        )))
-        .bind(&q)
-        .bind(c.labeler.as_str())
-        .bind(rank)
-        .bind(key)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await?,
-        None => {
-            sqlx::query(sqlx::AssertSqlSafe(format!("{base} ORDER BY s.rank, s.order_key, s.id LIMIT 1")))
+        Some((rank, key, id)) => {
+            sqlx::query(candidate!(" AND (s.rank, s.order_key, s.id) > (?, ?, ?)"))
                 .bind(&q)
                 .bind(c.labeler.as_str())
+                .bind(rank)
+                .bind(key)
+                .bind(id)
                 .fetch_optional(&mut **tx)
                 .await?
+        }
+        None => {
+            sqlx::query(candidate!("")).bind(&q).bind(c.labeler.as_str()).fetch_optional(&mut **tx).await?
         }
     };
     let Some(row) = row else { return Ok(None) };
@@ -905,14 +912,7 @@ impl Store for SqliteStore {
         let mut tx = self.write().await?;
         if let Some(label) = existing_label(&mut tx, assignment).await? {
             tx.commit().await?;
-            return if label.payload == *payload {
-                Ok(Submitted::Existing(label))
-            } else {
-                Err(Error::conflict(
-                    "label_conflict",
-                    "a different label was already submitted for this assignment",
-                ))
-            };
+            return resubmitted(label, payload);
         }
         let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
         if !errs.is_empty() {

@@ -365,13 +365,33 @@ async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow:
     Ok((q, overlap, labeled))
 }
 
-/// `EXPLAIN (ANALYZE, BUFFERS)` of the claim `who` would run next, as the application role with the tenant
-/// set (row-level security included), in a transaction that is rolled back.
+/// The candidate search of `anvil_claim_take` (migrations/0003): the statement whose plan decides what a
+/// claim costs as a queue grows. $1 queue, $2 labeler, and after the cursor $3, $4, $5.
+fn candidate_sql(after_cursor: bool) -> String {
+    format!(
+        "SELECT s.id FROM samples s
+         WHERE s.queue_id = $1 AND s.open_slots > 0{}
+           AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $2 OFFSET 0)
+         ORDER BY s.rank, s.order_key, s.id
+         LIMIT 1
+         FOR UPDATE OF s SKIP LOCKED",
+        if after_cursor { "\n           AND (s.rank, s.order_key, s.id) > ($3, $4, $5)" } else { "" }
+    )
+}
+
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the candidate search `who`'s next claim would run, as the application role
+/// with the tenant and the claim function's planner settings, in a transaction that is rolled back.
 async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow::Result<(String, String)> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET LOCAL ROLE anvil_app").execute(&mut *tx).await?;
-    // the first statement of PgStore's claim transaction
-    sqlx::query(anvil_core::store::postgres::CLAIM_TX).bind(TENANT).execute(&mut *tx).await?;
+    // what anvil_claim sets: the tenant, and (its SET clause) sorts and bitmap scans off
+    sqlx::query(
+        "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
+         set_config('enable_bitmapscan', 'off', true)",
+    )
+    .bind(TENANT)
+    .execute(&mut *tx)
+    .await?;
     let cursor = sqlx::query(
         "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = $1 AND labeler = $2",
     )
@@ -385,15 +405,8 @@ async fn explain(pool: &PgPool, queue: Uuid, who: &str, shape: Shape) -> anyhow:
     };
     let after_cursor = cursor.is_some() && overlap > 1;
     let path = if after_cursor { "after the labeler's cursor" } else { "from the front" };
-    let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", anvil_core::store::postgres::claim_sql(after_cursor));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(TENANT)
-        .bind(queue)
-        .bind(who)
-        .bind(Uuid::now_v7())
-        .bind(1i32)
-        .bind(300f64)
-        .bind(overlap > 1);
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS) {}", candidate_sql(after_cursor));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(queue).bind(who);
     if let (Some(c), true) = (&cursor, overlap > 1) {
         q = q
             .bind(c.try_get::<i32, _>("rank")?)

@@ -85,13 +85,6 @@ impl PgStore {
 /// The first statement of every transaction: the tenant row-level security filters by.
 const TENANT_TX: &str = "SELECT set_config('app.tenant_id', $1, true)";
 
-/// The first statement of a claim's transaction: the tenant, and sorts and bitmap scans off, so that even
-/// before the first ANALYZE of a new table (no statistics: the planner would sort the queue's whole open set
-/// under the LIMIT 1) the only plan left is the ordered walk of samples_claimable_idx. One statement, so it
-/// costs no extra round trip.
-pub const CLAIM_TX: &str = "SELECT set_config('app.tenant_id', $1, true), set_config('enable_sort', 'off', true), \
-     set_config('enable_bitmapscan', 'off', true)";
-
 // ------------------------------------------------------------------------------------------------------------
 // Row mapping
 // ------------------------------------------------------------------------------------------------------------
@@ -242,30 +235,7 @@ async fn load_claim(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Error::NotFound("assignment"))?;
-    let assignment = assignment_from(&row)?;
-    Ok(Claim {
-        sample: Sample {
-            id: assignment.sample_id,
-            queue_id: assignment.queue_id,
-            external_id: row.try_get("external_id")?,
-            payload: row.try_get("payload")?,
-            priority: row.try_get("priority")?,
-        },
-        schema: schema_from(row.try_get("schema")?)?,
-        server_time: row.try_get("server_time")?,
-        assignment,
-    })
-}
-
-/// The label of an assignment, if it has one (unique per assignment).
-async fn existing_label(tx: &mut Transaction<'static, Postgres>, assignment: Uuid) -> Result<Option<Label>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {LABEL_COLS} FROM labels l JOIN samples s ON s.id = l.sample_id WHERE l.assignment_id = $1"
-    )))
-    .bind(assignment)
-    .fetch_optional(&mut **tx)
-    .await?;
-    row.as_ref().map(label_from).transpose()
+    claim_from(&row)
 }
 
 async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [Label]) -> Result<()> {
@@ -315,124 +285,27 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
 //   runs only when nothing is left after the cursor.
 // * Expired leases are put back by `anvil_reclaim_expired` (a periodic reaper) and, before answering
 //   "nothing left", by the claim itself for its own queue.
+// * The whole claim is one round trip: the SQL function `anvil_claim` (migrations/0003), which runs the
+//   decision read (queue, the labeler's live lease, its cursor), the claim statement of `anvil_claim_take`
+//   (cursor search, then front search, then reclaim + front search), with sorts and bitmap scans off so that
+//   even a table without statistics yet is walked through samples_claimable_idx. The submit is two: the
+//   context that validation needs (`anvil_submit_context`), then the compare-and-set write (`anvil_submit`).
 
-const CLAIM_TAIL: &str = "
-    ORDER BY s.rank, s.order_key, s.id
-    LIMIT 1
-    FOR UPDATE OF s SKIP LOCKED
-), taken AS (
-    UPDATE samples s SET open_slots = s.open_slots - 1
-    FROM cand WHERE s.id = cand.id AND s.open_slots > 0
-    RETURNING s.id
-), asg AS (
-    INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, expires_at)
-    SELECT $1, $4, $2, taken.id, $3, 'leased', $5, now() + make_interval(secs => $6)
-    FROM taken
-    RETURNING id, queue_id, sample_id, labeler, state, version, schema_version, leased_at, expires_at, release_reason
-), cur AS (
-    INSERT INTO labeler_cursors AS c (tenant_id, queue_id, labeler, rank, order_key, sample_id)
-    SELECT $1, $2, $3, cand.rank, cand.order_key, cand.id FROM cand JOIN asg ON true WHERE $7
-    ON CONFLICT (queue_id, labeler) DO UPDATE
-    SET rank = EXCLUDED.rank, order_key = EXCLUDED.order_key, sample_id = EXCLUDED.sample_id
-    WHERE (c.rank, c.order_key, c.sample_id) < (EXCLUDED.rank, EXCLUDED.order_key, EXCLUDED.sample_id)
-), lin AS (
-    INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs)
-    SELECT $1, $4, 'assignment', asg.id, $3,
-           jsonb_build_object('queue_id', $2::uuid, 'sample_id', asg.sample_id, 'schema_version', $5::integer)
-    FROM asg
-)
-SELECT asg.*, cand.external_id, cand.payload, cand.priority, now() AS server_time FROM asg JOIN cand ON true";
-
-/// The claim statement: the first open sample this labeler never had, from the front of the queue or, with
-/// `after_cursor`, after the labeler's cursor ($8, $9, $10: an index range scan of samples_claimable_idx).
-/// Binds: $1 tenant, $2 queue, $3 labeler, $4 new assignment id, $5 schema version, $6 lease seconds,
-/// $7 whether to move the cursor. Public so `anvil bench scale` can EXPLAIN exactly this statement.
-pub fn claim_sql(after_cursor: bool) -> &'static str {
-    static S: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
-    let build = |cursor: &str| {
-        format!(
-            "WITH cand AS (
-    SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority
-    FROM samples s
-    WHERE s.queue_id = $2 AND s.open_slots > 0{cursor}
-      AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = $3 OFFSET 0)
-    {CLAIM_TAIL}"
-        )
-    };
-    let [front, after] =
-        S.get_or_init(|| [build(""), build("\n      AND (s.rank, s.order_key, s.id) > ($8, $9, $10)")]);
-    if after_cursor { after } else { front }
-}
-
-struct QueueForClaim {
-    state: String,
-    overlap: i32,
-    lease_seconds: i32,
-    schema_version: i32,
-    schema: Value,
-    live: Option<(Uuid, i32, bool)>,
-    cursor: Option<(i32, i64, Uuid)>,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn try_claim(
-    tx: &mut Transaction<'static, Postgres>,
-    t: &TenantId,
-    labeler: &Subject,
-    queue: Uuid,
-    q: &QueueForClaim,
-    cursor: Option<(i32, i64, Uuid)>,
-) -> Result<Option<Claim>> {
-    let sql = claim_sql(cursor.is_some());
-    let (c_rank, c_key, c_id) = cursor.unwrap_or((0, 0, Uuid::nil()));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(t.as_str())
-        .bind(queue)
-        .bind(labeler.as_str())
-        .bind(new_id())
-        .bind(q.schema_version)
-        .bind(f64::from(q.lease_seconds))
-        .bind(q.overlap > 1);
-    if cursor.is_some() {
-        query = query.bind(c_rank).bind(c_key).bind(c_id);
-    }
-    let Some(row) = query.fetch_optional(&mut **tx).await? else {
-        return Ok(None);
-    };
-    let assignment = assignment_from(&row)?;
-    Ok(Some(Claim {
+/// Maps a row of `anvil_claim` / `anvil_submit_context` (assignment, sample, schema columns) to a claim.
+fn claim_from(row: &PgRow) -> Result<Claim> {
+    let assignment = assignment_from(row)?;
+    Ok(Claim {
         sample: Sample {
             id: assignment.sample_id,
-            queue_id: queue,
+            queue_id: assignment.queue_id,
             external_id: row.try_get("external_id")?,
             payload: row.try_get("payload")?,
             priority: row.try_get("priority")?,
         },
-        schema: schema_from(q.schema.clone())?,
+        schema: schema_from(row.try_get("schema")?)?,
         server_time: row.try_get("server_time")?,
         assignment,
-    }))
-}
-
-/// Puts this queue's expired leases back in the pool (compare-and-set on state, database time).
-async fn reclaim_queue(tx: &mut Transaction<'static, Postgres>, queue: Uuid) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "WITH expired AS (
-            UPDATE assignments a SET state = 'expired', version = a.version + 1, finished_at = now()
-            WHERE a.queue_id = $1 AND a.state = 'leased' AND a.expires_at < now()
-            RETURNING a.sample_id
-        ), freed AS (
-            UPDATE samples s SET open_slots = s.open_slots + f.n
-            FROM (SELECT sample_id, count(*)::integer AS n FROM expired GROUP BY sample_id) f
-            WHERE s.id = f.sample_id
-            RETURNING 1
-        )
-        SELECT count(*) FROM expired",
-    )
-    .bind(queue)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    })
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -701,79 +574,21 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let mut tx = self.begin(t, CLAIM_TX).await?;
-        // One read for everything the claim needs to decide: the queue, the labeler's lease, its cursor.
-        let row = sqlx::query(
-            "SELECT q.state, q.overlap, q.lease_seconds, q.schema_version, sv.schema,
-                    a.id AS live_id, a.version AS live_version, (a.expires_at > now()) AS live_alive,
-                    c.rank AS c_rank, c.order_key AS c_key, c.sample_id AS c_id
-             FROM queues q
-             JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version
-             LEFT JOIN assignments a ON a.queue_id = q.id AND a.labeler = $3 AND a.state = 'leased'
-             LEFT JOIN labeler_cursors c ON c.queue_id = q.id AND c.labeler = $3
-             WHERE q.id = $1 AND q.tenant_id = $2",
-        )
-        .bind(queue)
-        .bind(t.as_str())
-        .bind(labeler.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(Error::NotFound("queue"))?;
-        let live_id: Option<Uuid> = row.try_get("live_id")?;
-        let q = QueueForClaim {
-            state: row.try_get("state")?,
-            overlap: row.try_get("overlap")?,
-            lease_seconds: row.try_get("lease_seconds")?,
-            schema_version: row.try_get("schema_version")?,
-            schema: row.try_get("schema")?,
-            live: match live_id {
-                Some(id) => Some((id, row.try_get("live_version")?, row.try_get("live_alive")?)),
-                None => None,
-            },
-            cursor: match row.try_get::<Option<i32>, _>("c_rank")? {
-                Some(r) => Some((r, row.try_get("c_key")?, row.try_get("c_id")?)),
-                None => None,
-            },
-        };
-        if let Some((id, version, alive)) = q.live {
-            if alive {
-                // Asking again while holding a live lease returns that lease.
-                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
-                tx.commit().await?;
-                return Ok(Some(c));
-            }
-            // The labeler's own lease expired unreclaimed: reclaim it (compare-and-set on state + version).
-            sqlx::query(
-                "WITH e AS (
-                    UPDATE assignments SET state = 'expired', version = version + 1, finished_at = now()
-                    WHERE id = $1 AND version = $2 AND state = 'leased' AND expires_at < now()
-                    RETURNING sample_id
-                 )
-                 UPDATE samples s SET open_slots = s.open_slots + 1 FROM e WHERE s.id = e.sample_id",
-            )
-            .bind(id)
-            .bind(version)
-            .execute(&mut *tx)
+        // One round trip: the whole claim runs in `anvil_claim` (migrations/0003), in its own transaction.
+        let row = sqlx::query("SELECT * FROM anvil_claim($1, $2, $3, $4)")
+            .bind(t.as_str())
+            .bind(queue)
+            .bind(labeler.as_str())
+            .bind(new_id())
+            .fetch_one(&self.pool)
             .await?;
+        let outcome: String = row.try_get("outcome")?;
+        match outcome.as_str() {
+            "live" | "new" => Ok(Some(claim_from(&row)?)),
+            "none" | "inactive" => Ok(None),
+            "not_found" => Err(Error::NotFound("queue")),
+            other => Err(Error::Internal(anyhow::anyhow!("anvil_claim answered `{other}`"))),
         }
-        if q.state != "active" {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let mut found = None;
-        if q.overlap > 1
-            && let Some(c) = q.cursor
-        {
-            found = try_claim(&mut tx, t, labeler, queue, &q, Some(c)).await?;
-        }
-        if found.is_none() {
-            found = try_claim(&mut tx, t, labeler, queue, &q, None).await?;
-        }
-        if found.is_none() && reclaim_queue(&mut tx, queue).await? > 0 {
-            found = try_claim(&mut tx, t, labeler, queue, &q, None).await?;
-        }
-        tx.commit().await?;
-        Ok(found)
     }
 
     async fn get_assignment(&self, t: &TenantId, id: Uuid, labeler: Option<&Subject>) -> Result<Claim> {
@@ -860,54 +675,35 @@ impl Store for PgStore {
         payload: &Value,
         validate: LabelValidator<'_>,
     ) -> Result<Submitted> {
-        let mut tx = self.tx(t).await?;
-        let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-        if let Some(label) = existing_label(&mut tx, assignment).await? {
-            tx.commit().await?;
-            return resubmitted(label, payload);
+        // Two round trips, each its own transaction: what validation needs (and any label already there),
+        // then the compare-and-set write. Nothing is written between them, so nothing can be half-done.
+        let row = sqlx::query("SELECT * FROM anvil_submit_context($1, $2, $3)")
+            .bind(t.as_str())
+            .bind(assignment)
+            .bind(labeler.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("assignment"))?;
+        let ctx = claim_from(&row)?;
+        if let Some(id) = row.try_get::<Option<Uuid>, _>("label_id")? {
+            return resubmitted(existing_from(&ctx, id, &row)?, payload);
         }
         let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let label_id = new_id();
-        // Compare-and-set: only a lease that is still `leased` (even past its expiry, as long as it has not
-        // been reclaimed) becomes `submitted`; the label, the sample's counter and the lineage are written in
-        // the same statement, so a label exists if and only if its assignment is submitted.
-        let row = sqlx::query(
-            "WITH up AS (
-                UPDATE assignments SET state = 'submitted', version = version + 1, finished_at = now()
-                WHERE id = $1 AND labeler = $3 AND state = 'leased'
-                RETURNING id, queue_id, sample_id, labeler, schema_version
-             ), lab AS (
-                INSERT INTO labels (tenant_id, id, queue_id, sample_id, assignment_id, labeler, schema_version,
-                                    payload)
-                SELECT $2, $4, up.queue_id, up.sample_id, up.id, up.labeler, up.schema_version, $5 FROM up
-                RETURNING id, created_at
-             ), cnt AS (
-                UPDATE samples s SET submitted_count = s.submitted_count + 1 FROM up WHERE s.id = up.sample_id
-             ), lin AS (
-                INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs)
-                SELECT $2, $4, 'label', lab.id, $3,
-                       jsonb_build_object('assignment_id', $1::uuid, 'sample_id', up.sample_id,
-                                          'schema_version', up.schema_version)
-                FROM lab, up
-             )
-             SELECT lab.id, lab.created_at FROM lab",
-        )
-        .bind(assignment)
-        .bind(t.as_str())
-        .bind(labeler.as_str())
-        .bind(label_id)
-        .bind(payload)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let written = sqlx::query("SELECT * FROM anvil_submit($1, $2, $3, $4, $5)")
+            .bind(t.as_str())
+            .bind(assignment)
+            .bind(labeler.as_str())
+            .bind(new_id())
+            .bind(payload)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = written else {
             // Lost the race (reclaimed, released, or a concurrent submit of this same assignment).
-            drop(tx);
             return self.submit_after_race(t, labeler, assignment, payload).await;
         };
-        tx.commit().await?;
         Ok(Submitted::Created(Label {
             id: row.try_get("id")?,
             queue_id: ctx.assignment.queue_id,
@@ -1093,13 +889,33 @@ impl PgStore {
         assignment: Uuid,
         payload: &Value,
     ) -> Result<Submitted> {
-        let mut tx = self.tx(t).await?;
-        let ctx = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-        let existing = existing_label(&mut tx, assignment).await?;
-        tx.commit().await?;
-        match existing {
-            Some(label) => resubmitted(label, payload),
+        let row = sqlx::query("SELECT * FROM anvil_submit_context($1, $2, $3)")
+            .bind(t.as_str())
+            .bind(assignment)
+            .bind(labeler.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("assignment"))?;
+        let ctx = claim_from(&row)?;
+        match row.try_get::<Option<Uuid>, _>("label_id")? {
+            Some(id) => resubmitted(existing_from(&ctx, id, &row)?, payload),
             None => Err(lease_gone(ctx.assignment.state)),
         }
     }
+}
+
+/// The label already submitted for an assignment, from a row of `anvil_submit_context`.
+fn existing_from(ctx: &Claim, id: Uuid, row: &PgRow) -> Result<Label> {
+    Ok(Label {
+        id,
+        queue_id: ctx.assignment.queue_id,
+        sample_id: ctx.sample.id,
+        external_id: ctx.sample.external_id.clone(),
+        assignment_id: ctx.assignment.id,
+        labeler: ctx.assignment.labeler.clone(),
+        schema_version: ctx.assignment.schema_version,
+        payload: row.try_get("label_payload")?,
+        created_at: row.try_get("label_created_at")?,
+        reviews: Vec::new(),
+    })
 }

@@ -6,6 +6,7 @@
 pub mod postgres;
 mod postgres_tasks;
 pub mod sqlite;
+mod sqlite_group;
 mod sqlite_tasks;
 
 use anvil_types::{

@@ -23,10 +23,11 @@ use serde_json::{Value, json};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::sqlite_group::GroupWriter;
 use super::{
     LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
 };
@@ -41,6 +42,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../../migratio
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Claims and submits: group commit on the writer connection (see sqlite_group.rs).
+    group: GroupWriter,
 }
 
 /// How hard SQLite syncs to disk.
@@ -78,7 +81,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Self { writer, readers })
+        let group = GroupWriter::start(writer.clone());
+        Ok(Self { writer, readers, group })
     }
 
     /// Parses `sqlite://path` (or a bare path).
@@ -219,7 +223,7 @@ fn token_from(r: &SqliteRow) -> Result<TokenInfo> {
 }
 
 pub(super) async fn audit(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     t: &TenantId,
     actor: &Subject,
     action: &str,
@@ -236,27 +240,23 @@ pub(super) async fn audit(
     .bind(target)
     .bind(detail.to_string())
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
 
-pub(super) async fn load_queue(
-    tx: &mut Transaction<'static, Sqlite>,
-    t: &TenantId,
-    id: Uuid,
-) -> Result<Queue> {
+pub(super) async fn load_queue(tx: &mut SqliteConnection, t: &TenantId, id: Uuid) -> Result<Queue> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("{QUEUE_SQL} WHERE q.id = ? AND q.tenant_id = ?")))
         .bind(id.to_string())
         .bind(t.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("queue"))?;
     queue_from(&row)
 }
 
 async fn load_claim(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     t: &TenantId,
     id: Uuid,
     labeler: Option<&Subject>,
@@ -274,7 +274,7 @@ async fn load_claim(
         .bind(t.as_str())
         .bind(who)
         .bind(who)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("assignment"))?;
     let assignment = assignment_from(&row)?;
@@ -292,7 +292,7 @@ async fn load_claim(
     })
 }
 
-async fn attach_reviews(tx: &mut Transaction<'static, Sqlite>, labels: &mut [Label]) -> Result<()> {
+async fn attach_reviews(tx: &mut SqliteConnection, labels: &mut [Label]) -> Result<()> {
     if labels.is_empty() {
         return Ok(());
     }
@@ -302,7 +302,7 @@ async fn attach_reviews(tx: &mut Transaction<'static, Sqlite>, labels: &mut [Lab
          WHERE label_id IN (SELECT value FROM json_each(?)) ORDER BY created_at, id",
     )
     .bind(serde_json::to_string(&ids).map_err(anyhow::Error::from)?)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     for r in rows {
         let rv = review_from(&r)?;
@@ -313,16 +313,16 @@ async fn attach_reviews(tx: &mut Transaction<'static, Sqlite>, labels: &mut [Lab
     Ok(())
 }
 
-async fn existing_label(tx: &mut Transaction<'static, Sqlite>, assignment: Uuid) -> Result<Option<Label>> {
+async fn existing_label(tx: &mut SqliteConnection, assignment: Uuid) -> Result<Option<Label>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("{LABEL_SQL} WHERE l.assignment_id = ?")))
         .bind(assignment.to_string())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(label_from).transpose()
 }
 
 /// Returns expired leases of one queue (or all queues) to the pool; runs inside the writer transaction.
-async fn reclaim(tx: &mut Transaction<'static, Sqlite>, queue: Option<Uuid>, limit: i64) -> Result<u64> {
+async fn reclaim(tx: &mut SqliteConnection, queue: Option<Uuid>, limit: i64) -> Result<u64> {
     let now = now_ms();
     let rows = sqlx::query(
         "SELECT id, sample_id FROM assignments
@@ -333,7 +333,7 @@ async fn reclaim(tx: &mut Transaction<'static, Sqlite>, queue: Option<Uuid>, lim
     .bind(queue.map(|q| q.to_string()))
     .bind(queue.map(|q| q.to_string()))
     .bind(limit)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let mut n = 0;
     for r in rows {
@@ -346,13 +346,13 @@ async fn reclaim(tx: &mut Transaction<'static, Sqlite>, queue: Option<Uuid>, lim
         .bind(now)
         .bind(&id)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if changed == 1 {
             sqlx::query("UPDATE samples SET open_slots = open_slots + 1 WHERE id = ?")
                 .bind(&sample)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
             n += 1;
         }
@@ -373,7 +373,7 @@ struct ClaimCtx<'a> {
 /// Takes the first open sample (after the cursor when given) that this labeler never had.
 /// See the claim design in `postgres.rs`; the same index and cursor serve here.
 async fn try_claim(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     c: &ClaimCtx<'_>,
     cursor: Option<(i64, i64, String)>,
 ) -> Result<Option<Claim>> {
@@ -398,11 +398,11 @@ async fn try_claim(
                 .bind(rank)
                 .bind(key)
                 .bind(id)
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await?
         }
         None => {
-            sqlx::query(candidate!("")).bind(&q).bind(c.labeler.as_str()).fetch_optional(&mut **tx).await?
+            sqlx::query(candidate!("")).bind(&q).bind(c.labeler.as_str()).fetch_optional(&mut *tx).await?
         }
     };
     let Some(row) = row else { return Ok(None) };
@@ -413,7 +413,7 @@ async fn try_claim(
     let id = new_id();
     sqlx::query("UPDATE samples SET open_slots = open_slots - 1 WHERE id = ? AND open_slots > 0")
         .bind(&sample_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     sqlx::query(
         "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
@@ -428,7 +428,7 @@ async fn try_claim(
     .bind(c.schema_version)
     .bind(now)
     .bind(now + i64::from(c.lease_seconds) * 1000)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     if c.overlap > 1 {
         sqlx::query(
@@ -445,7 +445,7 @@ async fn try_claim(
         .bind(rank)
         .bind(key)
         .bind(&sample_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     sqlx::query(
@@ -460,7 +460,7 @@ async fn try_claim(
         json!({"queue_id": c.queue, "sample_id": sample_id, "schema_version": c.schema_version}).to_string(),
     )
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let sample_uuid = Uuid::parse_str(&sample_id).map_err(anyhow::Error::from)?;
     Ok(Some(Claim {
@@ -485,6 +485,169 @@ async fn try_claim(
         },
         schema: c.schema.clone(),
         server_time: ts(now),
+    }))
+}
+
+/// The claim, on the writer's turn (see the claim design in `postgres.rs`; the same index and cursor serve).
+async fn claim_in(
+    tx: &mut SqliteConnection,
+    t: &TenantId,
+    labeler: &Subject,
+    queue: Uuid,
+) -> Result<Option<Claim>> {
+    let q = load_queue(tx, t, queue).await?;
+    let live = sqlx::query(
+        "SELECT id, version, expires_at FROM assignments WHERE queue_id = ? AND labeler = ? AND state = 'leased'",
+    )
+    .bind(queue.to_string())
+    .bind(labeler.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(r) = live {
+        let id = uid(&r, "id")?;
+        let expires: i64 = r.try_get("expires_at")?;
+        let now = now_ms();
+        if expires > now {
+            return Ok(Some(load_claim(tx, t, id, Some(labeler)).await?));
+        }
+        let version: i32 = r.try_get("version")?;
+        let changed = sqlx::query(
+            "UPDATE assignments SET state = 'expired', version = version + 1, finished_at = ?
+             WHERE id = ? AND version = ? AND state = 'leased' AND expires_at < ?",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            sqlx::query(
+                "UPDATE samples SET open_slots = open_slots + 1 WHERE id = (SELECT sample_id FROM assignments WHERE id = ?)",
+            )
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    if q.state != QueueState::Active {
+        return Ok(None);
+    }
+    let ctx = ClaimCtx {
+        t,
+        labeler,
+        queue,
+        overlap: q.overlap,
+        lease_seconds: q.lease_seconds,
+        schema_version: q.schema_version,
+        schema: &q.schema,
+    };
+    let mut found = None;
+    if q.overlap > 1 {
+        let cur = sqlx::query(
+            "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = ? AND labeler = ?",
+        )
+        .bind(queue.to_string())
+        .bind(labeler.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(c) = cur {
+            found = try_claim(
+                tx,
+                &ctx,
+                Some((c.try_get("rank")?, c.try_get("order_key")?, c.try_get("sample_id")?)),
+            )
+            .await?;
+        }
+    }
+    if found.is_none() {
+        found = try_claim(tx, &ctx, None).await?;
+    }
+    if found.is_none() && reclaim(tx, Some(queue), 10_000).await? > 0 {
+        found = try_claim(tx, &ctx, None).await?;
+    }
+    Ok(found)
+}
+
+/// The submit's write, on the writer's turn: compare-and-set on the assignment (a lease still `leased`, even
+/// past its expiry while not reclaimed), then the label, the sample's counter and the lineage.
+async fn submit_in(
+    tx: &mut SqliteConnection,
+    t: &TenantId,
+    labeler: &Subject,
+    ctx: &Claim,
+    payload: Value,
+) -> Result<Submitted> {
+    let assignment = ctx.assignment.id;
+    let now = now_ms();
+    let changed = sqlx::query(
+        "UPDATE assignments SET state = 'submitted', version = version + 1, finished_at = ?
+         WHERE id = ? AND tenant_id = ? AND labeler = ? AND state = 'leased'",
+    )
+    .bind(now)
+    .bind(assignment.to_string())
+    .bind(t.as_str())
+    .bind(labeler.as_str())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        // Lost the race: a concurrent submit of this assignment (same payload: the same label), or the lease
+        // is gone.
+        if let Some(label) = existing_label(tx, assignment).await? {
+            return resubmitted(label, &payload);
+        }
+        let c = load_claim(tx, t, assignment, Some(labeler)).await?;
+        return Err(lease_gone(c.assignment.state));
+    }
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO labels (tenant_id, id, queue_id, sample_id, assignment_id, labeler, schema_version, payload,
+                             created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(t.as_str())
+    .bind(id.to_string())
+    .bind(ctx.assignment.queue_id.to_string())
+    .bind(ctx.sample.id.to_string())
+    .bind(assignment.to_string())
+    .bind(labeler.as_str())
+    .bind(ctx.assignment.schema_version)
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE samples SET submitted_count = submitted_count + 1 WHERE id = ?")
+        .bind(ctx.sample.id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
+         VALUES (?, ?, 'label', ?, ?, ?, ?)",
+    )
+    .bind(t.as_str())
+    .bind(id.to_string())
+    .bind(id.to_string())
+    .bind(labeler.as_str())
+    .bind(
+        json!({"assignment_id": assignment, "sample_id": ctx.sample.id, "schema_version": ctx.assignment.schema_version})
+            .to_string(),
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Submitted::Created(Label {
+        id,
+        queue_id: ctx.assignment.queue_id,
+        sample_id: ctx.sample.id,
+        external_id: ctx.sample.external_id.clone(),
+        assignment_id: assignment,
+        labeler: labeler.as_str().to_string(),
+        schema_version: ctx.assignment.schema_version,
+        payload,
+        created_at: ts(now),
+        reviews: Vec::new(),
     }))
 }
 
@@ -752,84 +915,8 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let mut tx = self.write().await?;
-        let q = load_queue(&mut tx, t, queue).await?;
-        let live = sqlx::query(
-            "SELECT id, version, expires_at FROM assignments WHERE queue_id = ? AND labeler = ? AND state = 'leased'",
-        )
-        .bind(queue.to_string())
-        .bind(labeler.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(r) = live {
-            let id = uid(&r, "id")?;
-            let expires: i64 = r.try_get("expires_at")?;
-            let now = now_ms();
-            if expires > now {
-                let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
-                tx.commit().await?;
-                return Ok(Some(c));
-            }
-            let version: i32 = r.try_get("version")?;
-            let changed = sqlx::query(
-                "UPDATE assignments SET state = 'expired', version = version + 1, finished_at = ?
-                 WHERE id = ? AND version = ? AND state = 'leased' AND expires_at < ?",
-            )
-            .bind(now)
-            .bind(id.to_string())
-            .bind(version)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 1 {
-                sqlx::query(
-                    "UPDATE samples SET open_slots = open_slots + 1 WHERE id = (SELECT sample_id FROM assignments WHERE id = ?)",
-                )
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        if q.state != QueueState::Active {
-            tx.commit().await?;
-            return Ok(None);
-        }
-        let ctx = ClaimCtx {
-            t,
-            labeler,
-            queue,
-            overlap: q.overlap,
-            lease_seconds: q.lease_seconds,
-            schema_version: q.schema_version,
-            schema: &q.schema,
-        };
-        let mut found = None;
-        if q.overlap > 1 {
-            let cur = sqlx::query(
-                "SELECT rank, order_key, sample_id FROM labeler_cursors WHERE queue_id = ? AND labeler = ?",
-            )
-            .bind(queue.to_string())
-            .bind(labeler.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(c) = cur {
-                found = try_claim(
-                    &mut tx,
-                    &ctx,
-                    Some((c.try_get("rank")?, c.try_get("order_key")?, c.try_get("sample_id")?)),
-                )
-                .await?;
-            }
-        }
-        if found.is_none() {
-            found = try_claim(&mut tx, &ctx, None).await?;
-        }
-        if found.is_none() && reclaim(&mut tx, Some(queue), 10_000).await? > 0 {
-            found = try_claim(&mut tx, &ctx, None).await?;
-        }
-        tx.commit().await?;
-        Ok(found)
+        let (t, labeler) = (t.clone(), labeler.clone());
+        self.group.write(move |conn| Box::pin(async move { claim_in(conn, &t, &labeler, queue).await })).await
     }
 
     async fn get_assignment(&self, t: &TenantId, id: Uuid, labeler: Option<&Subject>) -> Result<Claim> {
@@ -902,87 +989,25 @@ impl Store for SqliteStore {
         payload: &Value,
         validate: LabelValidator<'_>,
     ) -> Result<Submitted> {
-        // Validate before taking the writer: the schema version of an assignment never changes.
-        let ctx = {
+        // Read and validate beside the writer: an assignment's sample and schema version never change.
+        let (ctx, existing) = {
             let mut tx = self.read().await?;
             let c = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
+            let existing = existing_label(&mut tx, assignment).await?;
             tx.commit().await?;
-            c
+            (c, existing)
         };
-        let mut tx = self.write().await?;
-        if let Some(label) = existing_label(&mut tx, assignment).await? {
-            tx.commit().await?;
+        if let Some(label) = existing {
             return resubmitted(label, payload);
         }
         let errs = validate(&ctx.schema, &ctx.sample.payload, payload);
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let now = now_ms();
-        let changed = sqlx::query(
-            "UPDATE assignments SET state = 'submitted', version = version + 1, finished_at = ?
-             WHERE id = ? AND tenant_id = ? AND labeler = ? AND state = 'leased'",
-        )
-        .bind(now)
-        .bind(assignment.to_string())
-        .bind(t.as_str())
-        .bind(labeler.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed != 1 {
-            let c = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-            return Err(lease_gone(c.assignment.state));
-        }
-        let id = new_id();
-        sqlx::query(
-            "INSERT INTO labels (tenant_id, id, queue_id, sample_id, assignment_id, labeler, schema_version, payload,
-                                 created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(t.as_str())
-        .bind(id.to_string())
-        .bind(ctx.assignment.queue_id.to_string())
-        .bind(ctx.sample.id.to_string())
-        .bind(assignment.to_string())
-        .bind(labeler.as_str())
-        .bind(ctx.assignment.schema_version)
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE samples SET submitted_count = submitted_count + 1 WHERE id = ?")
-            .bind(ctx.sample.id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
-             VALUES (?, ?, 'label', ?, ?, ?, ?)",
-        )
-        .bind(t.as_str())
-        .bind(id.to_string())
-        .bind(id.to_string())
-        .bind(labeler.as_str())
-        .bind(
-            json!({"assignment_id": assignment, "sample_id": ctx.sample.id, "schema_version": ctx.assignment.schema_version})
-                .to_string(),
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Submitted::Created(Label {
-            id,
-            queue_id: ctx.assignment.queue_id,
-            sample_id: ctx.sample.id,
-            external_id: ctx.sample.external_id,
-            assignment_id: assignment,
-            labeler: labeler.as_str().to_string(),
-            schema_version: ctx.assignment.schema_version,
-            payload: payload.clone(),
-            created_at: ts(now),
-            reviews: Vec::new(),
-        }))
+        let (t, labeler, payload) = (t.clone(), labeler.clone(), payload.clone());
+        self.group
+            .write(move |conn| Box::pin(async move { submit_in(conn, &t, &labeler, &ctx, payload).await }))
+            .await
     }
 
     async fn get_label(&self, t: &TenantId, id: Uuid) -> Result<Label> {

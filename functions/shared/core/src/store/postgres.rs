@@ -5,6 +5,8 @@
 //! where a query forgets to. The pool runs `SET ROLE anvil_app` on every new connection: the policies do not
 //! apply to superusers or the tables' owner.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anvil_types::{
@@ -35,6 +37,70 @@ pub const APP_ROLE: &str = "anvil_app";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    handed: Arc<Mutex<Handed>>,
+}
+
+/// The leases this process handed out and not yet saw submitted: their sample and schema, so that their submit
+/// validates without reading them back and is one round trip. An assignment's sample, schema version and
+/// labeler never change, so an entry can only be missing, never wrong; a miss (another instance made the
+/// claim, the process restarted, the entry was evicted) costs one read. Bounded: at most one live lease per
+/// labeler and queue, so a few thousand entries cover every labeler of an instance.
+#[derive(Debug, Default)]
+struct Handed {
+    claims: HashMap<Uuid, HandedClaim>,
+    order: VecDeque<Uuid>,
+}
+
+#[derive(Debug)]
+struct HandedClaim {
+    tenant: TenantId,
+    labeler: String,
+    assignment: Assignment,
+    sample: Sample,
+    schema: LabelSchema,
+}
+
+const HANDED_MAX: usize = 4096;
+
+impl Handed {
+    fn remember(&mut self, tenant: &TenantId, c: &Claim) {
+        let id = c.assignment.id;
+        if self.claims.contains_key(&id) {
+            return;
+        }
+        while self.claims.len() >= HANDED_MAX {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.claims.remove(&old);
+                }
+                None => break,
+            }
+        }
+        if self.order.len() >= 2 * HANDED_MAX {
+            // ids whose entry was taken by their submit
+            let claims = &self.claims;
+            self.order.retain(|x| claims.contains_key(x));
+        }
+        self.order.push_back(id);
+        self.claims.insert(
+            id,
+            HandedClaim {
+                tenant: tenant.clone(),
+                labeler: c.assignment.labeler.clone(),
+                assignment: c.assignment.clone(),
+                sample: c.sample.clone(),
+                schema: c.schema.clone(),
+            },
+        );
+    }
+
+    /// Takes the entry of `id` if it is this tenant's and this labeler's.
+    fn take(&mut self, tenant: &TenantId, labeler: &Subject, id: Uuid) -> Option<HandedClaim> {
+        match self.claims.get(&id) {
+            Some(h) if h.tenant == *tenant && h.labeler == labeler.as_str() => self.claims.remove(&id),
+            _ => None,
+        }
+    }
 }
 
 /// Runs the migrations as the connecting (owner) user.
@@ -62,7 +128,12 @@ pub fn app_pool(opts: PgConnectOptions, max_connections: u32, acquire_timeout: D
 
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, handed: Arc::default() }
+    }
+
+    fn handed(&self) -> std::sync::MutexGuard<'_, Handed> {
+        // a panic while holding this lock cannot leave an entry half-written: use the map as it is
+        self.handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -584,7 +655,11 @@ impl Store for PgStore {
             .await?;
         let outcome: String = row.try_get("outcome")?;
         match outcome.as_str() {
-            "live" | "new" => Ok(Some(claim_from(&row)?)),
+            "live" | "new" => {
+                let c = claim_from(&row)?;
+                self.handed().remember(t, &c);
+                Ok(Some(c))
+            }
             "none" | "inactive" => Ok(None),
             "not_found" => Err(Error::NotFound("queue")),
             other => Err(Error::Internal(anyhow::anyhow!("anvil_claim answered `{other}`"))),
@@ -675,8 +750,16 @@ impl Store for PgStore {
         payload: &Value,
         validate: LabelValidator<'_>,
     ) -> Result<Submitted> {
-        // Two round trips, each its own transaction: what validation needs (and any label already there),
-        // then the compare-and-set write. Nothing is written between them, so nothing can be half-done.
+        // A lease this process handed out: validate against what the claim returned, then one round trip.
+        // (An invalid payload takes the full path: if a label is already there, that answer comes first.)
+        let handed = self.handed().take(t, labeler, assignment);
+        if let Some(h) = handed
+            && validate(&h.schema, &h.sample.payload, payload).is_empty()
+        {
+            return self.write_label(t, labeler, &h.assignment, &h.sample, payload).await;
+        }
+        // Otherwise two round trips, each its own transaction: what validation needs (and any label already
+        // there), then the compare-and-set write. Nothing is written between them, so nothing is half-done.
         let row = sqlx::query("SELECT * FROM anvil_submit_context($1, $2, $3)")
             .bind(t.as_str())
             .bind(assignment)
@@ -692,30 +775,7 @@ impl Store for PgStore {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let written = sqlx::query("SELECT * FROM anvil_submit($1, $2, $3, $4, $5)")
-            .bind(t.as_str())
-            .bind(assignment)
-            .bind(labeler.as_str())
-            .bind(new_id())
-            .bind(payload)
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = written else {
-            // Lost the race (reclaimed, released, or a concurrent submit of this same assignment).
-            return self.submit_after_race(t, labeler, assignment, payload).await;
-        };
-        Ok(Submitted::Created(Label {
-            id: row.try_get("id")?,
-            queue_id: ctx.assignment.queue_id,
-            sample_id: ctx.sample.id,
-            external_id: ctx.sample.external_id,
-            assignment_id: assignment,
-            labeler: labeler.as_str().to_string(),
-            schema_version: ctx.assignment.schema_version,
-            payload: payload.clone(),
-            created_at: row.try_get("created_at")?,
-            reviews: Vec::new(),
-        }))
+        self.write_label(t, labeler, &ctx.assignment, &ctx.sample, payload).await
     }
 
     async fn get_label(&self, t: &TenantId, id: Uuid) -> Result<Label> {
@@ -880,6 +940,42 @@ impl Store for PgStore {
 }
 
 impl PgStore {
+    /// The submit's write, after validation: one round trip (`anvil_submit`).
+    async fn write_label(
+        &self,
+        t: &TenantId,
+        labeler: &Subject,
+        a: &Assignment,
+        sample: &Sample,
+        payload: &Value,
+    ) -> Result<Submitted> {
+        let written = sqlx::query("SELECT * FROM anvil_submit($1, $2, $3, $4, $5)")
+            .bind(t.as_str())
+            .bind(a.id)
+            .bind(labeler.as_str())
+            .bind(new_id())
+            .bind(payload)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = written else {
+            // Lost the race (reclaimed, released, a concurrent submit of this same assignment, or a label
+            // that was already there).
+            return self.submit_after_race(t, labeler, a.id, payload).await;
+        };
+        Ok(Submitted::Created(Label {
+            id: row.try_get("id")?,
+            queue_id: a.queue_id,
+            sample_id: sample.id,
+            external_id: sample.external_id.clone(),
+            assignment_id: a.id,
+            labeler: labeler.as_str().to_string(),
+            schema_version: a.schema_version,
+            payload: payload.clone(),
+            created_at: row.try_get("created_at")?,
+            reviews: Vec::new(),
+        }))
+    }
+
     /// After a submit's compare-and-set matched nothing: decide between "already submitted (same payload)",
     /// "conflict" and "the lease is gone", from a fresh snapshot.
     async fn submit_after_race(
@@ -918,4 +1014,69 @@ fn existing_from(ctx: &Claim, id: Uuid, row: &PgRow) -> Result<Label> {
         created_at: row.try_get("label_created_at")?,
         reviews: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn claim(labeler: &str) -> Claim {
+        let now = time::OffsetDateTime::now_utc();
+        Claim {
+            assignment: Assignment {
+                id: new_id(),
+                queue_id: new_id(),
+                sample_id: new_id(),
+                labeler: labeler.into(),
+                state: AssignmentState::Leased,
+                version: 1,
+                schema_version: 1,
+                leased_at: now,
+                expires_at: now,
+                release_reason: None,
+            },
+            sample: Sample {
+                id: new_id(),
+                queue_id: new_id(),
+                external_id: "x".into(),
+                payload: serde_json::json!({"text": "t"}),
+                priority: 0,
+            },
+            schema: serde_json::from_value(serde_json::json!({"fields": [{"name": "ok", "kind": "boolean"}]}))
+                .unwrap(),
+            server_time: now,
+        }
+    }
+
+    #[test]
+    fn a_handed_claim_is_found_only_by_its_tenant_and_labeler_and_only_once() {
+        let mut h = Handed::default();
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        let (alice, bob) = (Subject::parse("alice").unwrap(), Subject::parse("bob").unwrap());
+        let c = claim("alice");
+        h.remember(&acme, &c);
+        assert!(h.take(&globex, &alice, c.assignment.id).is_none(), "another tenant");
+        assert!(h.take(&acme, &bob, c.assignment.id).is_none(), "another labeler");
+        assert_eq!(h.take(&acme, &alice, c.assignment.id).unwrap().sample, c.sample);
+        assert!(h.take(&acme, &alice, c.assignment.id).is_none(), "taken once");
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        let mut h = Handed::default();
+        let acme = TenantId::parse("acme").unwrap();
+        let alice = Subject::parse("alice").unwrap();
+        let first = claim("alice");
+        h.remember(&acme, &first);
+        for i in 0..3 * HANDED_MAX {
+            let c = claim("alice");
+            h.remember(&acme, &c);
+            if i % 2 == 0 {
+                h.take(&acme, &alice, c.assignment.id);
+            }
+            assert!(h.claims.len() <= HANDED_MAX && h.order.len() <= 2 * HANDED_MAX + 1);
+        }
+        assert!(h.take(&acme, &alice, first.assignment.id).is_none(), "the oldest entry was evicted");
+    }
 }

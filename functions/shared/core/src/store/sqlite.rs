@@ -277,19 +277,67 @@ async fn load_claim(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("assignment"))?;
-    let assignment = assignment_from(&row)?;
+    claim_row(&row)
+}
+
+/// An assignment row joined with its sample and schema, as a claim.
+fn claim_row(row: &SqliteRow) -> Result<Claim> {
+    let assignment = assignment_from(row)?;
     Ok(Claim {
         sample: Sample {
             id: assignment.sample_id,
             queue_id: assignment.queue_id,
             external_id: row.try_get("external_id")?,
-            payload: json_col(&row, "payload")?,
+            payload: json_col(row, "payload")?,
             priority: row.try_get("priority")?,
         },
-        schema: schema_col(&row, "schema")?,
+        schema: schema_col(row, "schema")?,
         server_time: OffsetDateTime::now_utc(),
         assignment,
     })
+}
+
+/// What a submit needs before it can validate, in one statement: the labeler's assignment with its sample and
+/// schema, and the label already submitted for it, if any.
+async fn submit_context(
+    conn: &mut SqliteConnection,
+    t: &TenantId,
+    id: Uuid,
+    labeler: &Subject,
+) -> Result<(Claim, Option<Label>)> {
+    let sql = format!(
+        "SELECT {ASSIGNMENT_COLS}, s.external_id, s.payload, s.priority, sv.schema,
+                l.id AS label_id, l.payload AS label_payload, l.created_at AS label_created_at
+         FROM assignments a
+         JOIN samples s ON s.id = a.sample_id
+         JOIN schema_versions sv ON sv.queue_id = a.queue_id AND sv.version = a.schema_version
+         LEFT JOIN labels l ON l.assignment_id = a.id
+         WHERE a.id = ? AND a.tenant_id = ? AND a.labeler = ?"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_string())
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("assignment"))?;
+    let c = claim_row(&row)?;
+    let label = match row.try_get::<Option<String>, _>("label_id")? {
+        None => None,
+        Some(_) => Some(Label {
+            id: uid(&row, "label_id")?,
+            queue_id: c.assignment.queue_id,
+            sample_id: c.sample.id,
+            external_id: c.sample.external_id.clone(),
+            assignment_id: c.assignment.id,
+            labeler: c.assignment.labeler.clone(),
+            schema_version: c.assignment.schema_version,
+            payload: json_col(&row, "label_payload")?,
+            created_at: ts(row.try_get("label_created_at")?),
+            reviews: Vec::new(),
+        }),
+    };
+    Ok((c, label))
 }
 
 async fn attach_reviews(tx: &mut SqliteConnection, labels: &mut [Label]) -> Result<()> {
@@ -991,11 +1039,8 @@ impl Store for SqliteStore {
     ) -> Result<Submitted> {
         // Read and validate beside the writer: an assignment's sample and schema version never change.
         let (ctx, existing) = {
-            let mut tx = self.read().await?;
-            let c = load_claim(&mut tx, t, assignment, Some(labeler)).await?;
-            let existing = existing_label(&mut tx, assignment).await?;
-            tx.commit().await?;
-            (c, existing)
+            let mut conn = self.readers.acquire().await?;
+            submit_context(&mut conn, t, assignment, labeler).await?
         };
         if let Some(label) = existing {
             return resubmitted(label, payload);

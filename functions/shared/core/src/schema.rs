@@ -48,6 +48,25 @@ fn compile_pattern(pattern: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).dfa_size_limit(1 << 20).build()
 }
 
+/// The compiled pattern of a text field, compiled once per process (a schema version never changes; the
+/// cache is dropped whole when it reaches its bound, so hostile schemas cannot grow it).
+fn cached_pattern(pattern: &str) -> Result<Regex, regex::Error> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static CACHE: OnceLock<Mutex<HashMap<String, Regex>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Mutex::default);
+    if let Some(re) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(pattern) {
+        return Ok(re.clone());
+    }
+    let re = compile_pattern(pattern)?;
+    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= 512 {
+        map.clear();
+    }
+    map.insert(pattern.to_string(), re.clone());
+    Ok(re)
+}
+
 /// Checks a schema definition; `base` is the pointer of the schema in the request body (e.g. `/schema`).
 pub fn check_schema(schema: &LabelSchema, base: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -287,7 +306,7 @@ fn validate_value(kind: &FieldKind, v: &Value, sample: &Value, p: &str, errs: &m
                 err(p.to_string(), format!("at most {limit} characters"));
             }
             if let Some(pat) = pattern {
-                match compile_pattern(pat) {
+                match cached_pattern(pat) {
                     Ok(re) if re.is_match(s) => {}
                     Ok(_) => err(p.to_string(), format!("must match the pattern {pat}")),
                     Err(_) => err(p.to_string(), "the schema's pattern is invalid".into()),

@@ -107,7 +107,7 @@ test('single sign-on at an OpenID provider: code flow with PKCE, claim, expiry, 
   await screenshot(page, '42-sign-in-sso');
 
   // A short-lived first token, to meet its expiry later.
-  idp.settings.accessTokenTtl = 8;
+  idp.settings.accessTokenTtl = 15;
   const authorizing = page.waitForRequest((r) => r.url().startsWith(`${idp.issuer}/auth?`));
   await sso.click();
   const authorize = new URL((await authorizing).url());
@@ -147,6 +147,12 @@ test('single sign-on at an OpenID provider: code flow with PKCE, claim, expiry, 
   assert.notEqual(q.get('state'), q.get('nonce'));
   assert.equal(q.get('resource'), RESOURCE);
 
+  // A replayed callback address (a reload, a stale link) signs nobody in or out: no sign-in waits for it.
+  await page.goto(`${appUrl}/auth/callback?code=replayed&state=${q.get('state')}`);
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  assert.equal(new URL(page.url()).pathname, '/');
+  assert.equal(await page.evaluate(() => JSON.parse(localStorage.getItem('anvil.token'))), token);
+
   // Claim a sample with the provider's token.
   await page.getByRole('link', { name: 'Start labeling' }).first().click();
   await page.waitForURL(/\/queues\/.*\/label$/);
@@ -159,7 +165,7 @@ test('single sign-on at an OpenID provider: code flow with PKCE, claim, expiry, 
   // The token expires; the next call meets "sign in again", which restarts the flow at the provider. Its
   // session and the consent given skip both pages, and the app comes back where it was.
   idp.settings.accessTokenTtl = 600;
-  await page.waitForTimeout(Math.max(0, signedInAt + 9_000 - Date.now()));
+  await page.waitForTimeout(Math.max(0, signedInAt + 16_000 - Date.now()));
   await page.getByRole('link', { name: 'Queues' }).click();
   const expired = page.locator('[data-dialog=expired]');
   await expired.waitFor();

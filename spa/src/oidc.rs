@@ -76,6 +76,11 @@ pub fn is_callback() -> bool {
     web_sys::window().and_then(|w| w.location().pathname().ok()).is_some_and(|p| p == CALLBACK_PATH)
 }
 
+/// Whether a sign-in started in this tab waits for the provider's answer.
+pub fn pending() -> bool {
+    SessionStorage::raw().get_item(PENDING_KEY).ok().flatten().is_some()
+}
+
 /// The current path and query: where a sign-in started from the "session expired" dialog comes back to.
 pub fn here() -> String {
     web_sys::window()

@@ -178,8 +178,12 @@ pub fn session_provider(props: &SessionProviderProps) -> Html {
                     api::load_runtime_config().await;
                 }
                 if oidc::is_callback() {
-                    finish_oidc(session).await;
-                    return;
+                    if oidc::pending() {
+                        finish_oidc(session).await;
+                        return;
+                    }
+                    // a reload of the callback address after the sign-in: the stored token decides
+                    BrowserHistory::new().replace("/");
                 }
                 let stored: Option<String> = LocalStorage::get(TOKEN_KEY).ok();
                 match stored {

@@ -177,27 +177,7 @@ async fn identities(State(jwt): State<Arc<JwtVerifier>>, uri: Uri, headers: Head
         tracing::warn!(reason = why, "demo identities refused");
         return ApiError::new(StatusCode::FORBIDDEN, "forbidden", why).into_response();
     }
-    let minted = (|| -> anyhow::Result<DemoIdentities> {
-        let tenant = TenantId::parse(DEMO_TENANT).context("demo tenant id")?;
-        let identities = PEOPLE
-            .iter()
-            .map(|&(name, subject, role)| {
-                let sub = Subject::parse(subject).context("subject")?;
-                Ok(DemoIdentity {
-                    name: name.into(),
-                    subject: subject.into(),
-                    role,
-                    token: jwt.mint(&tenant, &sub, role, BUTTON_TOKEN_TTL)?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(DemoIdentities {
-            tenant_id: DEMO_TENANT.into(),
-            expires_in: BUTTON_TOKEN_TTL.as_secs(),
-            identities,
-        })
-    })();
-    match minted {
+    match people(&jwt) {
         Ok(body) => {
             let mut res = axum::Json(body).into_response();
             let h = res.headers_mut();
@@ -210,6 +190,24 @@ async fn identities(State(jwt): State<Arc<JwtVerifier>>, uri: Uri, headers: Head
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
         }
     }
+}
+
+/// The demo's people, each with a token minted now.
+fn people(jwt: &JwtVerifier) -> anyhow::Result<DemoIdentities> {
+    let tenant = TenantId::parse(DEMO_TENANT).context("demo tenant id")?;
+    let identities = PEOPLE
+        .iter()
+        .map(|&(name, subject, role)| {
+            let sub = Subject::parse(subject).context("subject")?;
+            Ok(DemoIdentity {
+                name: name.into(),
+                subject: subject.into(),
+                role,
+                token: jwt.mint(&tenant, &sub, role, BUTTON_TOKEN_TTL)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DemoIdentities { tenant_id: DEMO_TENANT.into(), expires_in: BUTTON_TOKEN_TTL.as_secs(), identities })
 }
 
 /// Whether a host name (with or without a port) names this machine: `localhost`, `127.0.0.1` or `[::1]`.

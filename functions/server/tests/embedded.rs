@@ -246,6 +246,8 @@ fn air_gapped_mode_refuses_outbound_settings() {
     let dir = tempfile::tempdir().unwrap();
     for (var, val) in [
         ("ANVIL_JWT_JWKS_URL", "https://idp.example.com/jwks.json"),
+        // its discovery document and keys would be fetched: an air-gapped site gives the keys as a file
+        ("ANVIL_OIDC_ISSUER", "https://idp.example.com"),
         ("ANVIL_SQS_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/1/q"),
         ("ANVIL_S3_BUCKET", "exports"),
     ] {

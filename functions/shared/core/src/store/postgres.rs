@@ -1043,8 +1043,10 @@ mod tests {
                 payload: serde_json::json!({"text": "t"}),
                 priority: 0,
             },
-            schema: serde_json::from_value(serde_json::json!({"fields": [{"name": "ok", "kind": "boolean"}]}))
-                .unwrap(),
+            schema: serde_json::from_value(
+                serde_json::json!({"fields": [{"name": "ok", "kind": "boolean"}]}),
+            )
+            .unwrap(),
             server_time: now,
         }
     }

@@ -12,7 +12,7 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const ARTIFACTS = path.join(ROOT, 'spa', 'e2e', 'artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -24,13 +24,16 @@ function freePort() {
   });
 }
 
-/** Starts `anvil serve --demo`; resolves once it listens, with its URL, the demo tokens and queue id. */
-export async function startServer() {
+/**
+ * Starts `anvil serve --demo`; resolves once it listens, with its URL, the demo tokens and queue id. `env`
+ * adds settings (e.g. an OpenID provider); `port` picks the port (else a free one).
+ */
+export async function startServer({ env: extra = {}, port: wanted } = {}) {
   const bin = path.join(ROOT, 'target', 'debug', 'anvil');
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run spa/e2e/run.sh (it builds it)`);
   const spaDir = path.join(ROOT, 'spa', 'dist');
   if (!fs.existsSync(path.join(spaDir, 'index.html'))) throw new Error('spa/dist is missing: run spa/build.sh');
-  const port = await freePort();
+  const port = wanted ?? await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'anvil-e2e-'));
   const env = {
     ...process.env,
@@ -39,6 +42,7 @@ export async function startServer() {
     ANVIL_SPA_DIR: spaDir,
     ANVIL_LOG_FORMAT: process.env.ANVIL_LOG_FORMAT || 'json',
     RUST_LOG: process.env.RUST_LOG || 'warn',
+    ...extra,
   };
   const child = spawn(bin, ['serve', '--demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -121,6 +125,6 @@ export async function api(server, token, method, p, body) {
 export async function signIn(page, server, token) {
   await page.goto(server.url + '/');
   await page.getByLabel('Access token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
 }

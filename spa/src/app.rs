@@ -8,9 +8,9 @@ use yew_router::prelude::*;
 
 use crate::components::header::Header;
 use crate::components::notice::Loading;
-use crate::components::sign_in_form::SignInForm;
+use crate::components::sign_in_options::SignInOptions;
 use crate::pages;
-use crate::session::{SessionAction, SessionProvider, SessionState, use_session};
+use crate::session::{self, SessionProvider, SessionState, use_session};
 
 #[derive(Debug, Clone, PartialEq, Routable)]
 pub enum Route {
@@ -91,7 +91,7 @@ struct SessionExpiredProps {
 #[function_component(SessionExpired)]
 fn session_expired(p: &SessionExpiredProps) -> Html {
     let session = use_session();
-    let sign_out = Callback::from(move |_| session.dispatch(SessionAction::SignOut));
+    let sign_out = Callback::from(move |_| session::sign_out(&session));
     html! {
         <div class="overlay">
             <div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="expired-title"
@@ -101,7 +101,7 @@ fn session_expired(p: &SessionExpiredProps) -> Html {
                     { format!("The server no longer accepts the token of {}. Sign in again to carry on: \
                         this page and anything you entered stay as they are.", p.subject) }
                 </p>
-                <SignInForm submit_label="Sign in again" />
+                <SignInOptions again=true />
                 <button type="button" class="link" onclick={sign_out}>{ "Sign out instead" }</button>
             </div>
         </div>

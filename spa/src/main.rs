@@ -2,13 +2,15 @@
 //!
 //! `app` holds the routes; `pages/` one component per route; `components/` reusable pieces; `api/` the HTTP
 //! client (one file per route group over a single `request()`); `session` the signed-in session (a context
-//! provider and hooks); `model` the labeling form's logic, free of UI.
+//! provider and hooks); `oidc` the sign-in at an OpenID provider (code flow + PKCE); `model` the labeling
+//! form's logic, free of UI.
 
 mod api;
 mod app;
 mod components;
 mod format;
 mod model;
+mod oidc;
 mod pages;
 mod session;
 

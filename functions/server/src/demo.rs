@@ -1,18 +1,44 @@
 //! `anvil serve --demo`: a demo tenant with a queue of a few hundred product reviews to label, seeded once
 //! (idempotent: the queue is found by name and samples by external_id), and tokens printed for each role.
+//!
+//! On a loopback address the demo also answers `GET /v1/demo/identities` (each demo person with a freshly
+//! minted one-hour token) for the sign-in page's one-click buttons. Anyone who can reach that route can act
+//! as the demo admin, so it exists only for a loopback listener and answers only requests that name this
+//! machine in `Host` (a DNS-rebinding page names its own host) and come from no other site (`Origin`,
+//! `Sec-Fetch-Site`). It sends no CORS headers, so another origin's script cannot read it either.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use anvil_api::ApiError;
 use anvil_core::auth::{AuthMethod, JwtVerifier, Principal};
 use anvil_core::domain::{Subject, TenantId};
 use anvil_core::service::Anvil;
-use anvil_types::{AddSamples, CreateQueue, NewSample, Role};
+use anvil_types::{AddSamples, CreateQueue, DemoIdentities, DemoIdentity, NewSample, Role};
 use anyhow::Context;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use serde_json::json;
 
 pub const DEMO_TENANT: &str = "demo";
 pub const DEMO_QUEUE: &str = "Product reviews";
+
+/// The demo's people: the name on the sign-in button (and in the printed list), their subject and role.
+const PEOPLE: [(&str, &str, Role); 4] = [
+    ("admin", "demo-admin", Role::Admin),
+    ("auditor", "demo-auditor", Role::Auditor),
+    ("alice", "alice", Role::Labeler),
+    ("bob", "bob", Role::Labeler),
+];
+
+/// Path of the one-click sign-in route.
+pub const IDENTITIES_PATH: &str = "/v1/demo/identities";
+
+/// Lifetime of the tokens the sign-in buttons get: an hour of labeling, then "sign in again".
+const BUTTON_TOKEN_TTL: Duration = Duration::from_secs(3600);
 
 const PRODUCTS: [&str; 12] = [
     "the AeroPress coffee maker",
@@ -130,10 +156,9 @@ pub async fn seed_and_print(anvil: &Anvil, jwt: &JwtVerifier, addr: SocketAddr) 
         demo_samples().len()
     );
     println!("  Sign in with one of these tokens (valid 7 days):");
-    println!("  admin    {}", mint("demo-admin", Role::Admin)?);
-    println!("  auditor  {}", mint("demo-auditor", Role::Auditor)?);
-    println!("  alice    {}", mint("alice", Role::Labeler)?);
-    println!("  bob      {}", mint("bob", Role::Labeler)?);
+    for (name, subject, role) in PEOPLE {
+        println!("  {name:<8} {}", mint(subject, role)?);
+    }
     println!(
         "  e.g. curl -X POST -H \"Authorization: Bearer <alice's token>\" http://{addr}/v1/queues/{}/assignments/next",
         queue.id
@@ -142,9 +167,132 @@ pub async fn seed_and_print(anvil: &Anvil, jwt: &JwtVerifier, addr: SocketAddr) 
     Ok(())
 }
 
+/// `GET /v1/demo/identities`, for a loopback listener in demo mode only (see the module doc).
+pub fn identities_route(jwt: Arc<JwtVerifier>) -> MethodRouter {
+    get(identities).with_state(jwt)
+}
+
+async fn identities(State(jwt): State<Arc<JwtVerifier>>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Err(why) = from_this_machine(&uri, &headers) {
+        tracing::warn!(reason = why, "demo identities refused");
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden", why).into_response();
+    }
+    match people(&jwt) {
+        Ok(body) => {
+            let mut res = axum::Json(body).into_response();
+            let h = res.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            res
+        }
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "minting demo tokens failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }
+    }
+}
+
+/// The demo's people, each with a token minted now.
+fn people(jwt: &JwtVerifier) -> anyhow::Result<DemoIdentities> {
+    let tenant = TenantId::parse(DEMO_TENANT).context("demo tenant id")?;
+    let identities = PEOPLE
+        .iter()
+        .map(|&(name, subject, role)| {
+            let sub = Subject::parse(subject).context("subject")?;
+            Ok(DemoIdentity {
+                name: name.into(),
+                subject: subject.into(),
+                role,
+                token: jwt.mint(&tenant, &sub, role, BUTTON_TOKEN_TTL)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(DemoIdentities { tenant_id: DEMO_TENANT.into(), expires_in: BUTTON_TOKEN_TTL.as_secs(), identities })
+}
+
+/// Whether a host name (with or without a port) names this machine: `localhost`, `127.0.0.1` or `[::1]`.
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = if let Some(rest) = host_port.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, port)) if port.is_empty() || port.starts_with(':') => h,
+            _ => return false,
+        }
+    } else {
+        match host_port.rsplit_once(':') {
+            Some((h, _port)) => h,
+            None => host_port,
+        }
+    };
+    host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" || host == "::1"
+}
+
+/// Refuses a request that names another host or comes from another site; says why.
+fn from_this_machine(uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+    let text = |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    // HTTP/1.1 names the host in `Host`; HTTP/2 in the request's authority.
+    let host = text(header::HOST).or_else(|| uri.authority().map(|a| a.as_str()));
+    if !host.is_some_and(is_loopback_host) {
+        return Err("the demo identities answer only requests to localhost, 127.0.0.1 or [::1]");
+    }
+    if let Some(origin) = text(header::ORIGIN)
+        && !origin.strip_prefix("http://").is_some_and(is_loopback_host)
+    {
+        return Err("the demo identities answer only pages of this machine");
+    }
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site"))
+        && site != "same-origin"
+        && site != "none"
+    {
+        return Err("the demo identities answer only the labeling app itself");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_names_are_this_machine() {
+        for ok in
+            ["localhost", "localhost:8080", "LOCALHOST:1", "127.0.0.1", "127.0.0.1:8080", "[::1]", "[::1]:80"]
+        {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:8080",
+            "127.0.0.2:8080",
+            "[::1]x",
+            "[::2]:80",
+            "",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requests_from_other_hosts_or_sites_are_refused() {
+        let uri: Uri = "/v1/demo/identities".parse().unwrap();
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            from_this_machine(&uri, &h)
+        };
+        assert!(with(&[("host", "127.0.0.1:8080")]).is_ok());
+        assert!(with(&[("host", "localhost:8080"), ("sec-fetch-site", "same-origin")]).is_ok());
+        assert!(with(&[("host", "localhost:8080"), ("origin", "http://localhost:8080")]).is_ok());
+        assert!(with(&[]).is_err(), "no Host at all");
+        assert!(with(&[("host", "rebound.evil.example:8080")]).is_err());
+        assert!(with(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]).is_err());
+        assert!(with(&[("host", "127.0.0.1:8080"), ("origin", "null")]).is_err());
+        assert!(with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]).is_err());
+        assert!(with(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "same-site")]).is_err());
+    }
 
     #[test]
     fn the_demo_data_is_valid_and_has_distinct_ids() {

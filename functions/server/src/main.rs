@@ -7,6 +7,7 @@
 
 mod bench;
 mod demo;
+mod oidc;
 mod runtime;
 
 use std::time::Duration;
@@ -102,7 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Healthcheck => runtime::healthcheck(&cfg).await,
         Command::Bench(args) => bench::run(cfg, args).await,
         Command::Token { tenant, subject, role, ttl_hours } => {
-            let verifier = runtime::verifier(&cfg).await?;
+            let verifier = runtime::verifier(&cfg, None).await?;
             let tenant =
                 TenantId::parse(&tenant).context("--tenant: 1..=64 characters of [A-Za-z0-9_.:@|-]")?;
             let subject = Subject::parse(&subject).context("--subject: 1..=255 characters")?;

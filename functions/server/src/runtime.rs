@@ -102,9 +102,11 @@ async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Tas
     }
 }
 
-/// The JWT verifier: configured keys, or the data directory's generated local secret.
-pub async fn verifier(cfg: &Config) -> anyhow::Result<Arc<JwtVerifier>> {
+/// The JWT verifier: configured keys (or the OpenID provider's, from its discovery document), or the data
+/// directory's generated local secret.
+pub async fn verifier(cfg: &Config, discovered_jwks: Option<String>) -> anyhow::Result<Arc<JwtVerifier>> {
     let mut keys = cfg.key_config()?;
+    keys.jwks_url = keys.jwks_url.or(discovered_jwks);
     if !cfg.has_explicit_keys() {
         ensure_data_dir(&cfg.data_dir)?;
         keys.hs256_secret = Some(read_or_create_secret(&cfg.data_dir.join("jwt-secret"))?);
@@ -124,8 +126,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
             cfg.bind
         );
     }
+    let oidc = cfg.oidc()?;
+    let discovered = match &oidc {
+        Some(o) => crate::oidc::discover(&cfg, o).await?,
+        None => crate::oidc::Discovered::default(),
+    };
     let (store, tasks) = open_store(&cfg).await?;
-    let jwt = verifier(&cfg).await?;
+    let jwt = verifier(&cfg, discovered.jwks_uri.clone()).await?;
     let public = public_url(&cfg);
     let background = background(&cfg, tasks.clone(), &public).await?;
     let anvil = Anvil::new(store.clone(), jwt.clone()).with_background(background.clone());
@@ -160,9 +167,21 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let app = match &spa_dir {
         Some(dir) => {
             tracing::info!(dir = %dir.display(), "serving the labeling app");
-            anvil_api::app_with_spa(state, dir)
+            anvil_api::app_with_spa_connecting(state, dir, &discovered.connect_origins)
         }
         None => anvil_api::app(state),
+    };
+    // One-click demo sign-in only where nobody but this machine's own user can reach it.
+    let demo_buttons = demo && addr.ip().is_loopback();
+    if demo && !demo_buttons {
+        tracing::info!(%addr, "demo sign-in buttons are off: the server does not listen on a loopback address");
+    }
+    let config = crate::oidc::runtime_config(spa_dir.as_deref(), oidc.as_ref(), demo_buttons);
+    let app = app.route("/config.json", crate::oidc::config_route(config));
+    let app = if demo_buttons {
+        app.route(crate::demo::IDENTITIES_PATH, crate::demo::identities_route(jwt.clone()))
+    } else {
+        app
     };
     tracing::info!(%addr, store = store.backend(), "anvil listening");
     println!("Anvil is listening on http://{addr}");

@@ -6,6 +6,7 @@
 //! deployment); nothing about where the API lives is baked into the wasm.
 
 pub mod assignments;
+pub mod demo;
 pub mod exports;
 pub mod imports;
 pub mod labels;
@@ -23,19 +24,34 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use yew::Callback;
 
+use crate::oidc::OidcConfig;
+
 thread_local! {
     /// Prefix of every API URL: empty (same origin) unless `/config.json` says otherwise.
     static API_BASE: RefCell<String> = const { RefCell::new(String::new()) };
+    static RUNTIME: RefCell<Rc<RuntimeConfig>> = RefCell::new(Rc::default());
 }
 
-#[derive(serde::Deserialize)]
-struct RuntimeConfig {
+/// `/config.json`: answered by `anvil serve` from its settings, or a static file beside `index.html`.
+#[derive(Debug, Default, PartialEq, serde::Deserialize)]
+pub struct RuntimeConfig {
     #[serde(default)]
-    api_base: Option<String>,
+    pub api_base: Option<String>,
+    /// Sign in at this OpenID provider (authorization code + PKCE).
+    #[serde(default)]
+    pub oidc: Option<OidcConfig>,
+    /// `anvil serve --demo` on a loopback address: offer one-click sign-in as the demo people.
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// The runtime configuration read at start ([`load_runtime_config`]); the default before that or without one.
+pub fn runtime() -> Rc<RuntimeConfig> {
+    RUNTIME.with(|r| r.borrow().clone())
 }
 
 /// Reads the optional runtime `/config.json`. Its absence (a 404, or the SPA fallback answering with
-/// index.html) means "same origin".
+/// index.html) means "same origin", no single sign-on, no demo.
 pub async fn load_runtime_config() {
     let Ok(res) =
         gloo_net::http::Request::get("/config.json").cache(web_sys::RequestCache::NoStore).send().await
@@ -45,8 +61,11 @@ pub async fn load_runtime_config() {
     if !res.ok() {
         return;
     }
-    if let Ok(RuntimeConfig { api_base: Some(base) }) = res.json::<RuntimeConfig>().await {
-        API_BASE.with(|b| *b.borrow_mut() = base.trim_end_matches('/').to_string());
+    if let Ok(cfg) = res.json::<RuntimeConfig>().await {
+        if let Some(base) = &cfg.api_base {
+            API_BASE.with(|b| *b.borrow_mut() = base.trim_end_matches('/').to_string());
+        }
+        RUNTIME.with(|r| *r.borrow_mut() = Rc::new(cfg));
     }
 }
 

@@ -5,7 +5,7 @@ use yew::prelude::*;
 use yew_router::prelude::*;
 
 use crate::app::Route;
-use crate::session::{SessionAction, use_session};
+use crate::session::{self, use_session};
 
 #[function_component(Header)]
 pub fn header() -> Html {
@@ -15,7 +15,7 @@ pub fn header() -> Html {
     };
     let sign_out = {
         let session = session.clone();
-        Callback::from(move |_| session.dispatch(SessionAction::SignOut))
+        Callback::from(move |_| session::sign_out(&session))
     };
     html! {
         <header class="top">

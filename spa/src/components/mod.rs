@@ -9,5 +9,6 @@ pub mod notice;
 pub mod ops;
 pub mod shortcuts;
 pub mod sign_in_form;
+pub mod sign_in_options;
 pub mod span_text;
 pub mod stats;

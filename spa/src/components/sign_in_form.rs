@@ -1,5 +1,4 @@
-//! Paste a token, check it with `GET /v1/me`, keep it. Used by the sign-in page and by the "session expired"
-//! dialog.
+//! Paste a token, check it with `GET /v1/me`, keep it. One of the sign-in options (`sign_in_options`).
 
 use std::rc::Rc;
 
@@ -13,6 +12,9 @@ use crate::session::{SessionAction, check_token, use_session};
 pub struct SignInFormProps {
     #[prop_or_default]
     pub submit_label: Option<AttrValue>,
+    /// Put the focus in the token box at once (not when single sign-on is the first choice).
+    #[prop_or(true)]
+    pub autofocus: bool,
 }
 
 #[function_component(SignInForm)]
@@ -24,8 +26,8 @@ pub fn sign_in_form(p: &SignInFormProps) -> Html {
     let input = use_node_ref();
     {
         let input = input.clone();
-        use_effect_with((), move |_| {
-            if let Some(i) = input.cast::<HtmlInputElement>() {
+        use_effect_with(p.autofocus, move |focus| {
+            if let Some(i) = input.cast::<HtmlInputElement>().filter(|_| *focus) {
                 let _ = i.focus();
             }
         });
@@ -55,6 +57,7 @@ pub fn sign_in_form(p: &SignInFormProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 match check_token(&t).await {
                     Ok(me) => {
+                        crate::oidc::forget();
                         error.set(None);
                         session.dispatch(SessionAction::SignedIn { token: Rc::from(t), me });
                     }

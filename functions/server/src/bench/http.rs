@@ -382,7 +382,7 @@ impl Target {
                 let keys = KeyConfig { hs256_secret: Some(secret), ..KeyConfig::default() };
                 Arc::new(JwtVerifier::new(cfg.auth_settings(), keys)?)
             }
-            None => crate::runtime::verifier(cfg).await?,
+            None => crate::runtime::verifier(cfg, None).await?,
         };
         anyhow::ensure!(jwt.can_mint(), "no HS256 secret to mint tokens with: pass --token-secret-file");
         Ok(Self {

@@ -124,20 +124,33 @@ pub fn app(state: AppState) -> Router {
 /// Every route plus the labeling app's static files from `spa_dir` (unknown paths outside `/v1` and
 /// `/health` get `index.html`, so the SPA's own routes survive a reload), with the browser security headers.
 pub fn app_with_spa(state: AppState, spa_dir: &std::path::Path) -> Router {
+    app_with_spa_connecting(state, spa_dir, &[])
+}
+
+/// [`app_with_spa`] whose CSP also lets the app fetch from `connect_origins` (an OpenID provider's discovery
+/// document and token endpoint, e.g. `https://idp.example.com`).
+pub fn app_with_spa_connecting(
+    state: AppState,
+    spa_dir: &std::path::Path,
+    connect_origins: &[String],
+) -> Router {
     use tower_http::services::{ServeDir, ServeFile};
     let index = spa_dir.join("index.html");
     // unknown paths get index.html with 200 (the SPA routes them), not a 404
     let files = ServeDir::new(spa_dir).fallback(ServeFile::new(index));
+    // origins are serialized URLs; anything that could end the directive or the header is left out
+    let plain = |o: &&String| o.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\''));
+    let connect: String = connect_origins.iter().filter(plain).map(|o| format!(" {o}")).collect();
+    let csp = HeaderValue::try_from(format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: https:; connect-src 'self'{connect}; frame-ancestors 'none'; base-uri 'self'; \
+         form-action 'self'; object-src 'none'"
+    ))
+    // unreachable (visible ASCII only); the strictest policy if it ever were
+    .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     let spa = Router::new()
         .fallback_service(files)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-                 img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; \
-                 form-action 'self'; object-src 'none'",
-            ),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, csp))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("x-content-type-options"),

@@ -48,9 +48,9 @@ pub struct Config {
     #[arg(long, env = "ANVIL_SHUTDOWN_GRACE_SECS", default_value_t = 20)]
     pub shutdown_grace_secs: u64,
 
-    /// Expected `iss` of JWTs.
-    #[arg(long, env = "ANVIL_JWT_ISSUER", default_value = "anvil")]
-    pub jwt_issuer: String,
+    /// Expected `iss` of JWTs. Default: ANVIL_OIDC_ISSUER when set, else `anvil`.
+    #[arg(long, env = "ANVIL_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
 
     /// Expected `aud` of JWTs.
     #[arg(long, env = "ANVIL_JWT_AUDIENCE", default_value = "anvil")]
@@ -87,6 +87,26 @@ pub struct Config {
     /// JWKS URL of the IdP (fetched at start and when a token names an unknown key id).
     #[arg(long, env = "ANVIL_JWT_JWKS_URL")]
     pub jwt_jwks_url: Option<String>,
+
+    /// OpenID provider the labeling app signs in with (authorization code + PKCE), exactly as its discovery
+    /// document's `issuer`. `anvil serve` reads `<issuer>/.well-known/openid-configuration` at start for the
+    /// JWKS URL (unless ANVIL_JWT_JWKS_URL, _JWKS_FILE or _PUBLIC_KEY_FILE is set), tells the app through
+    /// `/config.json`, and expects this `iss` unless ANVIL_JWT_ISSUER says otherwise.
+    #[arg(long, env = "ANVIL_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// Client id of the labeling app at the OpenID provider (a public client: no secret, PKCE S256).
+    #[arg(long, env = "ANVIL_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Scopes the labeling app asks for (space-separated; `openid` is always included).
+    #[arg(long, env = "ANVIL_OIDC_SCOPES", default_value = "openid")]
+    pub oidc_scopes: String,
+
+    /// Resource indicator (RFC 8707) sent with the authorization and token requests, for providers that
+    /// issue JWT access tokens per resource; the token's `aud` must then be ANVIL_JWT_AUDIENCE.
+    #[arg(long, env = "ANVIL_OIDC_RESOURCE")]
+    pub oidc_resource: Option<String>,
 
     /// Directory of the built labeling app (spa/dist). Default: ./spa/dist when it exists.
     #[arg(long, env = "ANVIL_SPA_DIR")]
@@ -146,8 +166,14 @@ impl Config {
     }
 
     pub fn auth_settings(&self) -> AuthSettings {
+        let issuer = [&self.jwt_issuer, &self.oidc_issuer]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+            .unwrap_or("anvil");
         AuthSettings {
-            issuer: self.jwt_issuer.clone(),
+            issuer: issuer.to_string(),
             audience: self.jwt_audience.clone(),
             tenant_claim: self.jwt_tenant_claim.clone(),
             roles_claim: self.jwt_roles_claim.clone(),
@@ -190,6 +216,15 @@ impl Config {
                 "ANVIL_AIR_GAPPED: ANVIL_JWT_JWKS_URL is an outbound fetch; use ANVIL_JWT_JWKS_FILE"
             );
         }
+        if self.oidc_issuer.as_deref().is_some_and(|s| !s.trim().is_empty())
+            && self.jwt_jwks_file.is_none()
+            && self.jwt_public_key_file.is_none()
+        {
+            anyhow::bail!(
+                "ANVIL_AIR_GAPPED: ANVIL_OIDC_ISSUER would fetch the provider's discovery document and keys; \
+                 set ANVIL_JWT_JWKS_FILE (or ANVIL_JWT_PUBLIC_KEY_FILE) to the provider's keys"
+            );
+        }
         if self.sqs_queue_url.as_deref().is_some_and(|u| !u.is_empty()) {
             anyhow::bail!(
                 "ANVIL_AIR_GAPPED: ANVIL_SQS_QUEUE_URL is an AWS service; workers poll the job table"
@@ -218,5 +253,37 @@ impl Config {
             || self.jwt_public_key_file.is_some()
             || self.jwt_jwks_file.is_some()
             || self.jwt_jwks_url.is_some()
+            || self.oidc_issuer.as_deref().is_some_and(|s| !s.trim().is_empty())
     }
+
+    /// The OpenID provider the labeling app signs in with, when one is configured. An issuer without a
+    /// client id is an error that names the missing variable.
+    pub fn oidc(&self) -> anyhow::Result<Option<OidcClient>> {
+        let Some(issuer) = self.oidc_issuer.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let Some(client_id) = self.oidc_client_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) else {
+            anyhow::bail!("ANVIL_OIDC_CLIENT_ID is required when ANVIL_OIDC_ISSUER is set");
+        };
+        let mut scopes: Vec<&str> = self.oidc_scopes.split_whitespace().collect();
+        if !scopes.contains(&"openid") {
+            scopes.insert(0, "openid");
+        }
+        Ok(Some(OidcClient {
+            issuer: issuer.to_string(),
+            client_id: client_id.to_string(),
+            scopes: scopes.join(" "),
+            resource: self.oidc_resource.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(Into::into),
+        }))
+    }
+}
+
+/// What the labeling app needs to sign in at an OpenID provider (served to it in `/config.json`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OidcClient {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }

@@ -102,6 +102,25 @@ pub struct Me {
     pub auth: String,
 }
 
+/// `GET /v1/demo/identities` (only `anvil serve --demo` on a loopback address): the demo tenant's people, each
+/// with a freshly minted short-lived token, for the sign-in page's one-click buttons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoIdentities {
+    pub tenant_id: String,
+    /// Lifetime of each token, in seconds.
+    pub expires_in: u64,
+    pub identities: Vec<DemoIdentity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoIdentity {
+    /// What the sign-in button calls this person (`admin`, `auditor`, `alice`, `bob`).
+    pub name: String,
+    pub subject: String,
+    pub role: Role,
+    pub token: String,
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Queues
 // ---------------------------------------------------------------------------------------------------------

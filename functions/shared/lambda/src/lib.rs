@@ -3,7 +3,7 @@
 //! A function's `main` is three calls: [`init`] (JSON tracing + [`LambdaConfig`] from the environment),
 //! [`app_state`] (Postgres pool, JWT verifier, probes: built once per cold start, never per request), then
 //! `lambda_http::run(anvil_api::group_app(group, state))`. The same handlers run in `anvil serve`; nothing here
-//! knows about Lambda request context.
+//! knows about Lambda request context. The worker function builds [`jobs`] instead (no JWT key, no router).
 //!
 //! - [`secrets`]: Secrets Manager by ARN (database credentials as RDS writes them, JWT keys), fetched once.
 //! - [`db`]: the database URL from `DATABASE_URL` or the secret; Postgres only (SQLite is not for Lambda: its
@@ -19,7 +19,9 @@ use anvil_api::{AppState, Limits, RouteGroup};
 use anvil_core::auth::{JwtVerifier, KeyConfig, Secret, random_secret};
 use anvil_core::config::Config;
 use anvil_core::health::{Probe, StoreProbe};
-use anvil_core::service::Anvil;
+use anvil_core::jobs::Worker;
+use anvil_core::service::{Anvil, Background};
+use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
 use anvil_core::store::postgres::{PgStore, app_pool};
 use anyhow::Context;
@@ -168,8 +170,9 @@ fn has_keys(k: &KeyConfig) -> bool {
 
 /// Everything an HTTP function's router needs, built once per cold start: secrets (both fetched at once),
 /// the Postgres pool (running as the application role, one connection opened now while init has the CPU),
-/// the JWT verifier and the readiness probes. Migrations are not run here: the `migrate` function does that
-/// before the functions take traffic, as the database owner.
+/// the JWT verifier, the readiness probes, and for the groups that create exports and imports
+/// ([`needs_background`]) the S3 blob store and the SQS dispatcher. Migrations are not run here: the `migrate`
+/// function does that before the functions take traffic, as the database owner.
 ///
 /// The health group authenticates nobody, so its function reads no JWT key (the template grants it none, and
 /// it never fetches a JWKS at init): it gets a throwaway random key that verifies no token.
@@ -177,7 +180,16 @@ pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<
     logged(build_app_state(cfg, group).await)
 }
 
+/// Whether a route group's handlers need the blob store and the job queue: exports, and the queues group,
+/// which serves imports and the operations summary.
+pub fn needs_background(group: RouteGroup) -> bool {
+    matches!(group, RouteGroup::Exports | RouteGroup::Queues)
+}
+
 async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
+    if needs_background(group) {
+        check_background(cfg)?;
+    }
     let secrets = secrets_client(cfg).await;
     let jwt = async {
         if group == RouteGroup::Health {
@@ -189,6 +201,49 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
         }
     };
     let (url, jwt) = tokio::try_join!(db::resolve(cfg, secrets.as_ref()), jwt)?;
+    let store = pg_store(cfg, &url)?;
+    // The first connection and the AWS clients (no connection of their own yet) at the same time.
+    let background = async {
+        match needs_background(group) {
+            true => Background::from_config(&cfg.core, store.clone(), "").await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let ((), background) = tokio::join!(warm(store.as_ref()), background);
+    let store: Arc<dyn Store> = store;
+    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+    let mut anvil = Anvil::new(store, jwt);
+    if let Some(bg) = background? {
+        anvil = anvil.with_background(bg);
+    }
+    Ok(AppState {
+        anvil,
+        probes: Arc::new(probes),
+        limits: Limits {
+            max_body_bytes: cfg.core.max_body_bytes,
+            request_timeout: cfg.core.request_timeout(),
+        },
+    })
+}
+
+/// A function that creates exports or runs jobs keeps its files in S3 and hands its jobs to SQS: it has no
+/// disk that outlives the instance and no poller. Refused at init, naming the variable, rather than at the
+/// first export.
+fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    anyhow::ensure!(
+        set(&cfg.core.s3_bucket),
+        "ANVIL_S3_BUCKET is not set: exports and imports are kept in S3 (a function has no lasting disk)"
+    );
+    anyhow::ensure!(
+        set(&cfg.core.sqs_queue_url),
+        "ANVIL_SQS_QUEUE_URL is not set: the worker function runs jobs from SQS (a function polls no table)"
+    );
+    Ok(())
+}
+
+/// The Postgres store over a pool that runs as the application role. No connection is opened here.
+fn pg_store(cfg: &LambdaConfig, url: &DatabaseUrl) -> anyhow::Result<Arc<PgStore>> {
     let opts: sqlx::postgres::PgConnectOptions =
         url.expose().parse().context("the database URL does not parse")?;
     let pool = app_pool(
@@ -196,23 +251,42 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
         cfg.core.db_max_connections.max(1),
         Duration::from_secs(cfg.core.db_acquire_timeout_secs.max(1)),
     );
-    let store: Arc<dyn Store> = Arc::new(PgStore::new(pool));
-    // Warm one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
-    // way); a database that is down now is reported, not fatal: /health/ready will say so per request.
+    Ok(Arc::new(PgStore::new(pool)))
+}
+
+/// Opens one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
+/// way); a database that is down now is reported, not fatal: /health/ready says so per request, and a job
+/// fails and comes back.
+async fn warm(store: &PgStore) {
     match tokio::time::timeout(Duration::from_secs(3), store.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "database not reachable at init"),
         Err(_) => tracing::warn!("database did not answer within 3 s at init"),
     }
-    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
-    Ok(AppState {
-        anvil: Anvil::new(store, jwt),
-        probes: Arc::new(probes),
-        limits: Limits {
-            max_body_bytes: cfg.core.max_body_bytes,
-            request_timeout: cfg.core.request_timeout(),
-        },
-    })
+}
+
+/// What the worker function needs, built once per cold start: the job runner (Postgres, S3) and the SQS
+/// dispatcher of the outbox sweep.
+#[derive(Clone)]
+pub struct Jobs {
+    pub worker: Worker,
+    pub dispatcher: SqsDispatcher,
+}
+
+/// The worker function's state: the database (URL or secret), S3 and SQS from the environment; no JWT key.
+pub async fn jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
+    logged(build_jobs(cfg).await)
+}
+
+async fn build_jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
+    check_background(cfg)?;
+    let secrets = secrets_client(cfg).await;
+    let url = db::resolve(cfg, secrets.as_ref()).await?;
+    let store = pg_store(cfg, &url)?;
+    let ((), bg) = tokio::join!(warm(store.as_ref()), Background::from_config(&cfg.core, store.clone(), ""));
+    let bg = bg?;
+    let dispatcher = bg.dispatcher.context("ANVIL_SQS_QUEUE_URL is not set")?;
+    Ok(Jobs { worker: Worker { store: store.clone(), tasks: store, blobs: bg.blobs }, dispatcher })
 }
 
 /// Logs an init failure as one JSON line (with its cause chain, never a secret) before it ends the process.

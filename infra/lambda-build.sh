@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUNCTIONS=(assignments labels health queues migrate)
+FUNCTIONS=(assignments labels health queues migrate exports worker)
 arch=()
 run_tests=""
 for arg in "$@"; do

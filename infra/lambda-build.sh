@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds Anvil's Lambda functions with cargo-lambda, release profile, into target/lambda/<name>/bootstrap
-# (the layout `sam deploy` and `cargo lambda deploy` expect), and prints each binary's size.
+# Builds Anvil's Lambda functions with cargo-lambda, the `lambda` profile of Cargo.toml (small, fat LTO, panics
+# unwind), into target/lambda/<name>/bootstrap (the layout `sam deploy` and `cargo lambda deploy` expect), and
+# prints each binary's size.
 #
 #   infra/lambda-build.sh            x86_64 (the CI build)
 #   infra/lambda-build.sh --arm64    aarch64, as template.yaml deploys them (Graviton); slower cross build
@@ -38,9 +39,9 @@ fi
 
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-echo "==> cargo lambda build --release ${arch[*]:-(x86_64)} ${FUNCTIONS[*]}" >&2
+echo "==> cargo lambda build --profile lambda ${arch[*]:-(x86_64)} ${FUNCTIONS[*]}" >&2
 start=$(date +%s)
-nice -n 10 cargo lambda build --release --locked "${arch[@]}" "${bins[@]}"
+nice -n 10 cargo lambda build --profile lambda --locked "${arch[@]}" "${bins[@]}"
 echo "==> built in $(($(date +%s) - start)) s" >&2
 
 out="${CARGO_TARGET_DIR:-target}/lambda"

@@ -1,7 +1,7 @@
 //! Process wiring for `anvil`: tracing, store and keys from `Config`, the server with graceful shutdown,
 //! and the background lease reaper.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 

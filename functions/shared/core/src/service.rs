@@ -53,16 +53,40 @@ impl Background {
     /// per process. Blobs: S3 when `ANVIL_S3_BUCKET` is set (with the S3-compatible endpoint, path-style and
     /// region settings), else the local directory `<data dir>/blobs`, whose links are signed for `public_url`.
     /// Jobs: handed to SQS when `ANVIL_SQS_QUEUE_URL` is set, else left in the job table for the pollers.
-    /// Building the AWS clients opens no connection: the first request does.
-    pub async fn from_config(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -> anyhow::Result<Self> {
-        let bucket = cfg.s3_bucket.as_deref().filter(|b| !b.is_empty());
-        let queue_url = cfg.sqs_queue_url.as_deref().filter(|u| !u.is_empty());
-        // One AWS configuration load (region, credential chain, endpoint) serves S3 and SQS alike.
-        let aws = match (bucket, queue_url) {
-            (None, None) => None,
-            _ => Some(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await),
+    /// The AWS configuration (region, credential chain, the system's CA certificates) is loaded only when S3
+    /// or SQS is configured; building the clients opens no connection: the first request does.
+    pub async fn from_config(
+        cfg: &Config,
+        tasks: Arc<dyn TaskStore>,
+        public_url: &str,
+    ) -> anyhow::Result<Self> {
+        let aws = match Self::needs_aws(cfg) {
+            true => Some(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await),
+            false => None,
         };
-        let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match (bucket, &aws) {
+        Self::with_aws(cfg, tasks, public_url, aws.as_ref())
+    }
+
+    /// Whether the configuration names S3 or SQS (and so needs an AWS configuration).
+    pub fn needs_aws(cfg: &Config) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&cfg.s3_bucket) || set(&cfg.sqs_queue_url)
+    }
+
+    /// As [`from_config`](Self::from_config), with an AWS configuration the caller loaded (one load serves
+    /// S3, SQS and anything else the process calls; a Lambda function brings its own HTTP client).
+    pub fn with_aws(
+        cfg: &Config,
+        tasks: Arc<dyn TaskStore>,
+        public_url: &str,
+        aws: Option<&aws_config::SdkConfig>,
+    ) -> anyhow::Result<Self> {
+        let bucket = cfg.s3_bucket.as_deref().map(str::trim).filter(|b| !b.is_empty());
+        let queue_url = cfg.sqs_queue_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+        if (bucket.is_some() || queue_url.is_some()) && aws.is_none() {
+            anyhow::bail!("ANVIL_S3_BUCKET / ANVIL_SQS_QUEUE_URL need an AWS configuration");
+        }
+        let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match (bucket, aws) {
             (Some(bucket), Some(aws)) => {
                 let s3 = S3BlobStore::from_sdk_config(
                     aws,
@@ -85,8 +109,10 @@ impl Background {
                 (Arc::new(fs.clone()), Some(fs))
             }
         };
-        let dispatcher = match (queue_url, &aws) {
-            (Some(url), Some(aws)) => Some(SqsDispatcher::new(aws_sdk_sqs::Client::new(aws), url, tasks.clone())),
+        let dispatcher = match (queue_url, aws) {
+            (Some(url), Some(aws)) => {
+                Some(SqsDispatcher::new(aws_sdk_sqs::Client::new(aws), url, tasks.clone()))
+            }
             _ => None,
         };
         Ok(Self {

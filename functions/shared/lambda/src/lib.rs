@@ -5,10 +5,13 @@
 //! `lambda_http::run(anvil_api::group_app(group, state))`. The same handlers run in `anvil serve`; nothing here
 //! knows about Lambda request context. The worker function builds [`jobs`] instead (no JWT key, no router).
 //!
+//! - [`aws`]: the AWS configuration (one load per cold start, only when the function calls AWS; the
+//!   root certificates compiled in).
 //! - [`secrets`]: Secrets Manager by ARN (database credentials as RDS writes them, JWT keys), fetched once.
 //! - [`db`]: the database URL from `DATABASE_URL` or the secret; Postgres only (SQLite is not for Lambda: its
 //!   file would live in one instance's /tmp and vanish with it).
 
+pub mod aws;
 pub mod db;
 pub mod secrets;
 
@@ -130,19 +133,30 @@ pub fn init() -> anyhow::Result<LambdaConfig> {
     }
 }
 
-/// The Secrets Manager client, built only when a secret ARN is configured (it costs a config load).
-async fn secrets_client(cfg: &LambdaConfig) -> Option<Secrets> {
-    if cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some() {
-        Some(Secrets::from_env().await)
-    } else {
-        None
-    }
+/// Whether a secret lives in Secrets Manager.
+fn has_secret_arns(cfg: &LambdaConfig) -> bool {
+    cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some()
+}
+
+/// The AWS configuration, loaded only when something needs it.
+async fn aws_config_if(needed: bool) -> anyhow::Result<Option<aws_config::SdkConfig>> {
+    Ok(if needed { Some(aws::sdk_config().await?) } else { None })
+}
+
+/// The Secrets Manager client, built only when a secret ARN is configured.
+fn secrets_client(cfg: &LambdaConfig, aws: Option<&aws_config::SdkConfig>) -> Option<Secrets> {
+    aws.filter(|_| has_secret_arns(cfg)).map(Secrets::new)
 }
 
 /// The database URL: `DATABASE_URL`, or one built from the database secret (fetched once, here).
 pub async fn database_url(cfg: &LambdaConfig) -> anyhow::Result<DatabaseUrl> {
-    let secrets = secrets_client(cfg).await;
-    logged(db::resolve(cfg, secrets.as_ref()).await)
+    logged(
+        async {
+            let aws = aws_config_if(has_secret_arns(cfg)).await?;
+            db::resolve(cfg, secrets_client(cfg, aws.as_ref()).as_ref()).await
+        }
+        .await,
+    )
 }
 
 /// The JWT verifier from the configured keys and/or the JWT secret (fetched once, here).
@@ -187,10 +201,13 @@ pub fn needs_background(group: RouteGroup) -> bool {
 }
 
 async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
-    if needs_background(group) {
+    let background = needs_background(group);
+    if background {
         check_background(cfg)?;
     }
-    let secrets = secrets_client(cfg).await;
+    // One AWS configuration for Secrets Manager, S3 and SQS; none at all for a function that calls no AWS.
+    let aws = aws_config_if(background || has_secret_arns(cfg)).await?;
+    let secrets = secrets_client(cfg, aws.as_ref());
     let jwt = async {
         if group == RouteGroup::Health {
             let keys =
@@ -202,18 +219,16 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
     };
     let (url, jwt) = tokio::try_join!(db::resolve(cfg, secrets.as_ref()), jwt)?;
     let store = pg_store(cfg, &url)?;
-    // The first connection and the AWS clients (no connection of their own yet) at the same time.
-    let background = async {
-        match needs_background(group) {
-            true => Background::from_config(&cfg.core, store.clone(), "").await.map(Some),
-            false => Ok(None),
-        }
+    // S3 and SQS clients: no connection of their own until the first request.
+    let background = match background {
+        true => Some(Background::with_aws(&cfg.core, store.clone(), "", aws.as_ref())?),
+        false => None,
     };
-    let ((), background) = tokio::join!(warm(store.as_ref()), background);
+    warm(store.as_ref()).await;
     let store: Arc<dyn Store> = store;
     let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
     let mut anvil = Anvil::new(store, jwt);
-    if let Some(bg) = background? {
+    if let Some(bg) = background {
         anvil = anvil.with_background(bg);
     }
     Ok(AppState {
@@ -280,11 +295,11 @@ pub async fn jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
 
 async fn build_jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
     check_background(cfg)?;
-    let secrets = secrets_client(cfg).await;
-    let url = db::resolve(cfg, secrets.as_ref()).await?;
+    let aws = aws::sdk_config().await?;
+    let url = db::resolve(cfg, secrets_client(cfg, Some(&aws)).as_ref()).await?;
     let store = pg_store(cfg, &url)?;
-    let ((), bg) = tokio::join!(warm(store.as_ref()), Background::from_config(&cfg.core, store.clone(), ""));
-    let bg = bg?;
+    let bg = Background::with_aws(&cfg.core, store.clone(), "", Some(&aws))?;
+    warm(store.as_ref()).await;
     let dispatcher = bg.dispatcher.context("ANVIL_SQS_QUEUE_URL is not set")?;
     Ok(Jobs { worker: Worker { store: store.clone(), tasks: store, blobs: bg.blobs }, dispatcher })
 }

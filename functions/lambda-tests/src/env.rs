@@ -158,7 +158,8 @@ impl TestEnv {
         let p = self.principal(tenant, subject, Role::Labeler).await?;
         for _ in 0..n {
             let claim = self.anvil.claim(&p, queue).await?.context("nothing to claim")?;
-            let submit = SubmitLabel { assignment_id: claim.assignment.id, payload: json!({"sentiment": "pos"}) };
+            let submit =
+                SubmitLabel { assignment_id: claim.assignment.id, payload: json!({"sentiment": "pos"}) };
             self.anvil.submit(&p, &submit).await?;
         }
         Ok(())
@@ -169,7 +170,8 @@ impl TestEnv {
     pub async fn create_export(&self, tenant: &str, queue: Uuid) -> anyhow::Result<Uuid> {
         let t = TenantId::parse(tenant).context("tenant")?;
         let req = CreateExport { format: FileFormat::Jsonl, filter: Default::default() };
-        let rec = self.tasks.create_export(&t, &Subject::parse("admin").context("subject")?, queue, &req).await?;
+        let rec =
+            self.tasks.create_export(&t, &Subject::parse("admin").context("subject")?, queue, &req).await?;
         Ok(rec.export.id)
     }
 

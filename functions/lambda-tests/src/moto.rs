@@ -127,14 +127,10 @@ impl Moto {
 
     /// An object's bytes and its Last-Modified (seconds since the epoch).
     pub async fn object(&self, bucket: &str, key: &str) -> anyhow::Result<(Vec<u8>, i64)> {
-        let out = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("GetObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let out =
+            self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                anyhow::anyhow!("GetObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
         let modified = out.last_modified().map_or(0, |t| t.secs());
         let bytes = out.body.collect().await.context("reading the object")?.into_bytes().to_vec();
         Ok((bytes, modified))
@@ -155,13 +151,10 @@ impl Moto {
 
     /// Creates a queue and returns its URL.
     pub async fn create_queue(&self, name: &str) -> anyhow::Result<String> {
-        let out = self
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("CreateQueue: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let out =
+            self.sqs.create_queue().queue_name(name).send().await.map_err(|e| {
+                anyhow::anyhow!("CreateQueue: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+            })?;
         out.queue_url.context("moto returned no queue URL")
     }
 

@@ -53,11 +53,12 @@ impl Event {
         }
         let field = |k: &str| v.get(k).and_then(Value::as_str);
         if field("source") == Some("aws.events") && field("detail-type") == Some("Scheduled Event") {
-            let e: EventBridgeEvent = serde_json::from_value(v)
-                .map_err(|e| anyhow::anyhow!("a malformed scheduled event: {e}"))?;
+            let e: EventBridgeEvent =
+                serde_json::from_value(v).map_err(|e| anyhow::anyhow!("a malformed scheduled event: {e}"))?;
             return Ok(Event::Scheduled(Box::new(e)));
         }
-        let keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+        let keys: Vec<&str> =
+            v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
         anyhow::bail!(
             "unknown event: neither an SQS batch nor a scheduled EventBridge event (source {:?}, detail-type \
              {:?}, keys {keys:?})",
@@ -82,11 +83,8 @@ pub async fn handle(event: LambdaEvent<Value>, jobs: &Jobs) -> Result<Value, lam
 /// Runs the jobs of an SQS batch; the response lists the message ids to redeliver, and only those (never an
 /// empty id: a message without one is logged and left out, see `handle_batch`).
 pub async fn batch_handler(worker: &Worker, event: SqsEvent) -> SqsBatchResponse {
-    let messages: Vec<Received> = event
-        .records
-        .into_iter()
-        .map(|m| Received { message_id: m.message_id, body: m.body })
-        .collect();
+    let messages: Vec<Received> =
+        event.records.into_iter().map(|m| Received { message_id: m.message_id, body: m.body }).collect();
     let failed = handle_batch(worker, &messages).await;
     tracing::info!(messages = messages.len(), failed = failed.len(), "SQS batch done");
     let mut response = SqsBatchResponse::default();
@@ -161,7 +159,8 @@ mod tests {
         let s3 = json!({"Records": [{"eventSource": "aws:s3"}]});
         assert!(Event::parse(s3).unwrap_err().to_string().contains("aws:s3"));
         assert!(Event::parse(json!({"Records": []})).is_err());
-        let other_rule = json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2"});
+        let other_rule =
+            json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2"});
         assert!(Event::parse(other_rule).is_err());
         assert!(Event::parse(json!([1, 2])).is_err());
     }
@@ -170,6 +169,9 @@ mod tests {
     fn the_batch_response_names_exactly_the_failed_messages() {
         let mut r = SqsBatchResponse::default();
         r.set_failures(vec!["poison".to_string()]);
-        assert_eq!(serde_json::to_value(&r).unwrap(), json!({"batchItemFailures": [{"itemIdentifier": "poison"}]}));
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            json!({"batchItemFailures": [{"itemIdentifier": "poison"}]})
+        );
     }
 }

@@ -11,5 +11,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // Postgres pool, S3 and SQS clients: built once per cold start, shared by every invocation.
     let jobs = anvil_lambda::jobs(&cfg).await?;
     let jobs = &jobs;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| anvil_fn_worker::handle(event, jobs))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| anvil_fn_worker::handle(event, jobs)))
+        .await
 }

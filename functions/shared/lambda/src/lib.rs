@@ -206,8 +206,17 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
         check_background(cfg)?;
     }
     // One AWS configuration for Secrets Manager, S3 and SQS; none at all for a function that calls no AWS.
+    // Loading it reads only the environment (and the absent profile files).
     let aws = aws_config_if(background || has_secret_arns(cfg)).await?;
     let secrets = secrets_client(cfg, aws.as_ref());
+    // Two independent chains at once: the database (its secret, then the first connection) and the JWT keys
+    // (their secret, or the identity provider's JWKS).
+    let database = async {
+        let url = db::resolve(cfg, secrets.as_ref()).await?;
+        let store = pg_store(cfg, &url)?;
+        warm(store.as_ref()).await;
+        Ok::<_, anyhow::Error>(store)
+    };
     let jwt = async {
         if group == RouteGroup::Health {
             let keys =
@@ -217,14 +226,12 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
             jwt_verifier(cfg, secrets.as_ref()).await
         }
     };
-    let (url, jwt) = tokio::try_join!(db::resolve(cfg, secrets.as_ref()), jwt)?;
-    let store = pg_store(cfg, &url)?;
+    let (store, jwt) = tokio::try_join!(database, jwt)?;
     // S3 and SQS clients: no connection of their own until the first request.
     let background = match background {
         true => Some(Background::with_aws(&cfg.core, store.clone(), "", aws.as_ref())?),
         false => None,
     };
-    warm(store.as_ref()).await;
     let store: Arc<dyn Store> = store;
     let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
     let mut anvil = Anvil::new(store, jwt);

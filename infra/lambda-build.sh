@@ -37,6 +37,12 @@ if ! cargo lambda --version >/dev/null 2>&1; then
     fi
 fi
 
+# aws-lc (the TLS and crypto library of sqlx, the AWS SDK and jsonwebtoken) seeds its random generator from
+# CPU jitter entropy, sampled in unoptimized timing loops on the first random number of a process: ~25 ms of
+# every cold start (strace: between Postgres's TLS "S" and our ClientHello). The Lambda binaries seed it from
+# the kernel (getrandom) alone, as ring and OpenSSL do.
+export AWS_LC_SYS_NO_JITTER_ENTROPY=1
+
 bins=()
 for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
 echo "==> cargo lambda build --profile lambda ${arch[*]:-(x86_64)} ${FUNCTIONS[*]}" >&2

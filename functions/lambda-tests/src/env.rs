@@ -8,7 +8,8 @@ use anvil_core::auth::{AuthSettings, JwtVerifier, KeyConfig, Principal, Secret};
 use anvil_core::domain::{Subject, TenantId};
 use anvil_core::service::Anvil;
 use anvil_core::store::postgres::{PgStore, app_pool, migrate};
-use anvil_types::Role;
+use anvil_core::store::{ExportRecord, TaskStore};
+use anvil_types::{CreateExport, FileFormat, Role, SubmitLabel};
 use anyhow::Context;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -50,6 +51,7 @@ pub struct TestEnv {
     pub hs256_secret: String,
     verifier: Arc<JwtVerifier>,
     anvil: Anvil,
+    tasks: Arc<dyn TaskStore>,
     pool: sqlx::PgPool,
 }
 
@@ -81,8 +83,9 @@ impl TestEnv {
         )?);
         let opts: sqlx::postgres::PgConnectOptions = database_url.parse()?;
         let pool = app_pool(opts, 4, Duration::from_secs(10));
-        let anvil = Anvil::new(Arc::new(PgStore::new(pool.clone())), verifier.clone());
-        Ok(Self { db_name, database_url, hs256_secret, verifier, anvil, pool })
+        let store = Arc::new(PgStore::new(pool.clone()));
+        let anvil = Anvil::new(store.clone(), verifier.clone());
+        Ok(Self { db_name, database_url, hs256_secret, verifier, anvil, tasks: store, pool })
     }
 
     /// The environment a function needs to reach this database with this secret (no Secrets Manager).
@@ -150,6 +153,48 @@ impl TestEnv {
         Ok(claim.assignment.id)
     }
 
+    /// Claims and labels `n` samples of `queue` as `subject` (each with `sentiment: pos`).
+    pub async fn label(&self, tenant: &str, subject: &str, queue: Uuid, n: usize) -> anyhow::Result<()> {
+        let p = self.principal(tenant, subject, Role::Labeler).await?;
+        for _ in 0..n {
+            let claim = self.anvil.claim(&p, queue).await?.context("nothing to claim")?;
+            let submit =
+                SubmitLabel { assignment_id: claim.assignment.id, payload: json!({"sentiment": "pos"}) };
+            self.anvil.submit(&p, &submit).await?;
+        }
+        Ok(())
+    }
+
+    /// Requests a JSONL export of `queue` through the store, as the API does (the export row and its job row
+    /// in one transaction); nothing dispatches the job. Returns the export id.
+    pub async fn create_export(&self, tenant: &str, queue: Uuid) -> anyhow::Result<Uuid> {
+        let t = TenantId::parse(tenant).context("tenant")?;
+        let req = CreateExport { format: FileFormat::Jsonl, filter: Default::default() };
+        let rec =
+            self.tasks.create_export(&t, &Subject::parse("admin").context("subject")?, queue, &req).await?;
+        Ok(rec.export.id)
+    }
+
+    /// An export as the store has it (with its object key).
+    pub async fn export(&self, tenant: &str, id: Uuid) -> anyhow::Result<ExportRecord> {
+        Ok(self.tasks.get_export(&TenantId::parse(tenant).context("tenant")?, id).await?)
+    }
+
+    /// The job of an export: its id, state, attempts and whether the dispatcher handed it to SQS (read as the
+    /// owner, past row-level security).
+    pub async fn export_job(&self, export: Uuid) -> anyhow::Result<JobRow> {
+        let mut conn = sqlx::PgConnection::connect(&self.database_url).await?;
+        let row: (Uuid, String, i32, bool) = sqlx::query_as(
+            "SELECT id, state, attempts, dispatched_at IS NOT NULL FROM jobs WHERE payload->>'export_id' = $1",
+        )
+        .bind(export.to_string())
+        .fetch_one(&mut conn)
+        .await
+        .context("no job for this export")?;
+        conn.close().await?;
+        Ok(JobRow { id: row.0, state: row.1, attempts: row.2, dispatched: row.3 })
+    }
+
     /// The tables of the public schema (to see what a migration created).
     pub async fn tables(&self) -> anyhow::Result<Vec<String>> {
         let mut conn = sqlx::PgConnection::connect(&self.database_url).await?;
@@ -175,6 +220,15 @@ impl TestEnv {
         admin.close().await?;
         Ok(())
     }
+}
+
+/// A row of the jobs table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub state: String,
+    pub attempts: i32,
+    pub dispatched: bool,
 }
 
 /// The percent-decoded password of a `scheme://user:password@host/...` URL.

@@ -6,7 +6,7 @@
 //! - [`process`]: a function binary as a real process with Lambda's environment, timed from spawn to its first
 //!   answer; the binary's size.
 //! - [`env`]: a fresh Postgres database per test, tokens, seeded queues.
-//! - [`moto`]: moto's server for Secrets Manager.
+//! - [`moto`]: moto's server for Secrets Manager, S3 (buckets, objects) and SQS (queues, messages).
 //! - [`fixture`]: API Gateway / CloudFormation events from `tests/fixtures/*.json`, with `${VAR}` filled in.
 
 pub mod emulator;

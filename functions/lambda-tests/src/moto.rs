@@ -1,4 +1,4 @@
-//! moto's server on 127.0.0.1 for Secrets Manager: started per test, killed when dropped.
+//! moto's server on 127.0.0.1 for Secrets Manager, S3 and SQS: started per test, killed when dropped.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,6 +17,15 @@ pub struct Moto {
     _child: Child,
     pub endpoint: String,
     client: aws_sdk_secretsmanager::Client,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+/// A message received from a moto SQS queue.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub message_id: String,
+    pub body: String,
 }
 
 /// `$MOTO_SERVER`, the repository's `.venv/bin/moto_server`, or `moto_server` on PATH.
@@ -74,7 +83,16 @@ impl Moto {
             ))
             .load()
             .await;
-        Ok(Some(Self { _child: child, endpoint, client: aws_sdk_secretsmanager::Client::new(&conf) }))
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build(),
+        );
+        Ok(Some(Self {
+            _child: child,
+            endpoint,
+            client: aws_sdk_secretsmanager::Client::new(&conf),
+            s3,
+            sqs: aws_sdk_sqs::Client::new(&conf),
+        }))
     }
 
     /// Creates a string secret and returns its ARN.
@@ -83,6 +101,97 @@ impl Moto {
             anyhow::anyhow!("CreateSecret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
         })?;
         out.arn.context("moto returned no ARN")
+    }
+
+    /// Creates a bucket.
+    pub async fn create_bucket(&self, name: &str) -> anyhow::Result<()> {
+        self.s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("CreateBucket: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// The keys under `prefix`, sorted.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let out =
+            self.s3.list_objects_v2().bucket(bucket).prefix(prefix).send().await.map_err(|e| {
+                anyhow::anyhow!("ListObjectsV2: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
+        let mut keys: Vec<String> = out.contents().iter().filter_map(|o| o.key().map(String::from)).collect();
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// An object's bytes and its Last-Modified (seconds since the epoch).
+    pub async fn object(&self, bucket: &str, key: &str) -> anyhow::Result<(Vec<u8>, i64)> {
+        let out =
+            self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
+                anyhow::anyhow!("GetObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+            })?;
+        let modified = out.last_modified().map_or(0, |t| t.secs());
+        let bytes = out.body.collect().await.context("reading the object")?.into_bytes().to_vec();
+        Ok((bytes, modified))
+    }
+
+    /// Uploads an object (e.g. a file an import reads).
+    pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> anyhow::Result<()> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("PutObject {key}: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    /// Creates a queue and returns its URL.
+    pub async fn create_queue(&self, name: &str) -> anyhow::Result<String> {
+        let out =
+            self.sqs.create_queue().queue_name(name).send().await.map_err(|e| {
+                anyhow::anyhow!("CreateQueue: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+            })?;
+        out.queue_url.context("moto returned no queue URL")
+    }
+
+    /// Receives (and deletes) up to `max` messages, waiting at most `wait` for the first.
+    pub async fn receive(&self, queue_url: &str, max: i32, wait: Duration) -> anyhow::Result<Vec<Message>> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(20).clamp(0, 20))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("ReceiveMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        let mut got = Vec::new();
+        for m in out.messages() {
+            if let Some(handle) = m.receipt_handle() {
+                self.sqs.delete_message().queue_url(queue_url).receipt_handle(handle).send().await.map_err(
+                    |e| anyhow::anyhow!("DeleteMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)),
+                )?;
+            }
+            got.push(Message {
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+            });
+        }
+        Ok(got)
+    }
+
+    /// What a function that keeps exports in `bucket` and hands jobs to `queue_url` needs on top of
+    /// [`function_env`](Self::function_env) (moto answers S3 on its own address: path-style).
+    pub fn jobs_env(bucket: &str, queue_url: &str) -> Vec<(String, String)> {
+        vec![
+            ("ANVIL_S3_BUCKET".into(), bucket.into()),
+            ("ANVIL_S3_PATH_STYLE".into(), "true".into()),
+            ("ANVIL_SQS_QUEUE_URL".into(), queue_url.into()),
+        ]
     }
 
     /// The AWS environment a function needs to reach this moto (the SDK reads `AWS_ENDPOINT_URL`).

@@ -1,19 +1,17 @@
 //! Process wiring for `anvil`: tracing, store and keys from `Config`, the server with graceful shutdown,
 //! and the background lease reaper.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_api::{AppState, Limits};
 use anvil_core::auth::JwtVerifier;
-use anvil_core::blob::{BlobStore, FsBlobStore, UrlSigner};
-use anvil_core::blob_s3::S3BlobStore;
 use anvil_core::config::Config;
-use anvil_core::files::{read_or_create_secret, write_private};
+use anvil_core::files::{ensure_data_dir, read_or_create_secret, write_private};
 use anvil_core::health::{BlobProbe, Probe, StoreProbe};
 use anvil_core::jobs::{self, Worker};
-use anvil_core::service::{Anvil, Background, MAX_URL_TTL};
+use anvil_core::service::{Anvil, Background};
 use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
 use anvil_core::store::TaskStore;
@@ -52,16 +50,6 @@ fn durability(cfg: &Config) -> anyhow::Result<Durability> {
         "normal" => Ok(Durability::Normal),
         other => anyhow::bail!("ANVIL_SQLITE_SYNCHRONOUS must be `full` or `normal`, not `{other}`"),
     }
-}
-
-/// Creates the data directory readable by its owner only.
-pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    if !dir.exists() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
 }
 
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
@@ -134,7 +122,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let (store, tasks) = open_store(&cfg).await?;
     let jwt = verifier(&cfg, discovered.jwks_uri.clone()).await?;
     let public = public_url(&cfg);
-    let background = background(&cfg, tasks.clone(), &public).await?;
+    let background = Background::from_config(&cfg, tasks.clone(), &public).await?;
     let anvil = Anvil::new(store.clone(), jwt.clone()).with_background(background.clone());
     let probes: Vec<Arc<dyn Probe>> =
         vec![Arc::new(StoreProbe(store.clone())), Arc::new(BlobProbe(background.blobs.clone()))];
@@ -226,53 +214,12 @@ fn public_url(cfg: &Config) -> String {
     }
 }
 
-/// The blob store: S3 when a bucket is configured, else the local directory `<data dir>/blobs` whose signed
-/// links this server answers.
-async fn background(cfg: &Config, tasks: Arc<dyn TaskStore>, public_url: &str) -> anyhow::Result<Background> {
-    let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match cfg.s3_bucket.as_deref() {
-        Some(bucket) if !bucket.is_empty() => {
-            let s3 = S3BlobStore::from_env(
-                bucket,
-                cfg.s3_endpoint.as_deref(),
-                cfg.s3_path_style,
-                cfg.s3_region.as_deref(),
-            )
-            .await;
-            tracing::info!(bucket, "blob store: S3");
-            (Arc::new(s3), None)
-        }
-        _ => {
-            ensure_data_dir(&cfg.data_dir)?;
-            let secret = read_or_create_secret(&cfg.data_dir.join("blob-secret"))?;
-            let fs = FsBlobStore::new(
-                cfg.data_dir.join("blobs"),
-                UrlSigner::new(secret, public_url.trim_end_matches('/')),
-            )?;
-            tracing::info!(dir = %cfg.data_dir.join("blobs").display(), "blob store: local directory");
-            (Arc::new(fs.clone()), Some(fs))
-        }
-    };
-    let ttl = Duration::from_secs(cfg.export_url_ttl_secs.clamp(60, MAX_URL_TTL.as_secs()));
-    let dispatcher = match cfg.sqs_queue_url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Some(SqsDispatcher::new(SqsDispatcher::client_from_env().await, url, tasks.clone())),
-        None => None,
-    };
-    Ok(Background {
-        tasks,
-        blobs,
-        local,
-        download_ttl: ttl,
-        upload_ttl: Duration::from_secs(3600),
-        dispatcher,
-    })
-}
-
 /// `anvil worker`: polls the job table until SIGTERM/SIGINT, then finishes the job in hand.
 pub async fn worker(cfg: Config) -> anyhow::Result<()> {
     cfg.check_air_gap()?;
     let (store, tasks) = open_store(&cfg).await?;
     let public = public_url(&cfg);
-    let bg = background(&cfg, tasks.clone(), &public).await?;
+    let bg = Background::from_config(&cfg, tasks.clone(), &public).await?;
     let worker = Worker { store, tasks, blobs: bg.blobs };
     let (stop, rx) = tokio::sync::watch::channel(false);
     let n = cfg.workers.max(1);

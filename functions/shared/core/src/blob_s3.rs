@@ -37,23 +37,23 @@ impl S3BlobStore {
         Self { client, bucket: bucket.into() }
     }
 
-    /// A client from the environment's AWS configuration; `endpoint` and `path_style` for S3-compatible stores.
-    pub async fn from_env(
+    /// A client from an AWS configuration loaded once per process (the SQS client shares it). `endpoint`,
+    /// `path_style` and `region` are for S3-compatible stores and apply to S3 only.
+    pub fn from_sdk_config(
+        conf: &aws_config::SdkConfig,
         bucket: &str,
         endpoint: Option<&str>,
         path_style: bool,
         region: Option<&str>,
     ) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut s3 = aws_sdk_s3::config::Builder::from(conf).force_path_style(path_style);
         if let Some(ep) = endpoint {
-            loader = loader.endpoint_url(ep);
+            s3 = s3.endpoint_url(ep);
         }
         if let Some(r) = region {
-            loader = loader.region(aws_config::Region::new(r.to_string()));
+            s3 = s3.region(aws_sdk_s3::config::Region::new(r.to_string()));
         }
-        let conf = loader.load().await;
-        let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(path_style).build();
-        Self::new(Client::from_conf(s3), bucket)
+        Self::new(Client::from_conf(s3.build()), bucket)
     }
 }
 

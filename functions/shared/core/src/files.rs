@@ -22,6 +22,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates a data directory readable by its owner only (the embedded default's SQLite file, blobs, secrets).
+pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// A generated secret kept in `path`: 32 random bytes as hex, written 0600 on first use, read afterwards.
 /// The embedded default keeps its JWT signing secret and its blob-link signing secret this way.
 pub fn read_or_create_secret(path: &Path) -> anyhow::Result<crate::auth::Secret> {

@@ -12,6 +12,7 @@ use anvil_types::{FileFormat, ImportRowError, NewSample, Queue, TaskState};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::blob::BlobStore;
@@ -71,13 +72,18 @@ impl Worker {
                 .and_then(|s| Uuid::parse_str(s).ok())
                 .ok_or_else(|| JobError::Permanent(format!("job payload has no {field}")))
         };
+        // Instrumented, not entered: an entered span guard held across an await would tag whatever else runs
+        // on this thread meanwhile.
         let span = tracing::info_span!("job", job_id = %job.id, kind = %job.kind, tenant_id = %tenant, attempt = job.attempts);
-        let _enter = span.enter();
-        match job.kind.as_str() {
-            "export" => self.run_export(&tenant, id("export_id")?).await,
-            "import" => self.run_import(&tenant, id("import_id")?).await,
-            other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+        async {
+            match job.kind.as_str() {
+                "export" => self.run_export(&tenant, id("export_id")?).await,
+                "import" => self.run_import(&tenant, id("import_id")?).await,
+                other => Err(JobError::Permanent(format!("unknown job kind `{other}`"))),
+            }
         }
+        .instrument(span)
+        .await
     }
 
     /// Runs a job and records its outcome in the job table; returns the job's new state.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -32,12 +33,6 @@ pub struct SqsDispatcher {
 impl SqsDispatcher {
     pub fn new(client: Client, queue_url: impl Into<String>, tasks: Arc<dyn TaskStore>) -> Self {
         Self { client, queue_url: queue_url.into(), tasks }
-    }
-
-    /// A client from the environment's AWS configuration (`AWS_ENDPOINT_URL` points it at an emulator).
-    pub async fn client_from_env() -> Client {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Client::new(&conf)
     }
 
     /// Sends up to `limit` undispatched jobs (in batches of 10, the SQS maximum); returns how many were sent.
@@ -99,13 +94,20 @@ pub async fn handle_batch(worker: &crate::jobs::Worker, messages: &[Received]) -
             tracing::error!("an SQS record has no message id; it cannot be reported");
             continue;
         };
-        let ok = match m.body.as_deref().map(serde_json::from_str::<JobMessage>) {
-            Some(Ok(msg)) => run_one(worker, msg.job_id).await,
-            _ => {
-                tracing::error!(message_id = id, "not a job message; it will go to the dead-letter queue");
-                false
+        // Every log line of this message's job carries its message id (and, from the job, its job id,
+        // kind, tenant and attempt).
+        let span = tracing::info_span!("sqs_message", message_id = id);
+        let ok = async {
+            match m.body.as_deref().map(serde_json::from_str::<JobMessage>) {
+                Some(Ok(msg)) => run_one(worker, msg.job_id).await,
+                _ => {
+                    tracing::error!("not a job message; it will go to the dead-letter queue");
+                    false
+                }
             }
-        };
+        }
+        .instrument(span)
+        .await;
         if !ok {
             failed.push(id.to_string());
         }

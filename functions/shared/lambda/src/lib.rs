@@ -3,12 +3,15 @@
 //! A function's `main` is three calls: [`init`] (JSON tracing + [`LambdaConfig`] from the environment),
 //! [`app_state`] (Postgres pool, JWT verifier, probes: built once per cold start, never per request), then
 //! `lambda_http::run(anvil_api::group_app(group, state))`. The same handlers run in `anvil serve`; nothing here
-//! knows about Lambda request context.
+//! knows about Lambda request context. The worker function builds [`jobs`] instead (no JWT key, no router).
 //!
+//! - [`aws`]: the AWS configuration (one load per cold start, only when the function calls AWS; the
+//!   root certificates compiled in).
 //! - [`secrets`]: Secrets Manager by ARN (database credentials as RDS writes them, JWT keys), fetched once.
 //! - [`db`]: the database URL from `DATABASE_URL` or the secret; Postgres only (SQLite is not for Lambda: its
 //!   file would live in one instance's /tmp and vanish with it).
 
+pub mod aws;
 pub mod db;
 pub mod secrets;
 
@@ -19,7 +22,9 @@ use anvil_api::{AppState, Limits, RouteGroup};
 use anvil_core::auth::{JwtVerifier, KeyConfig, Secret, random_secret};
 use anvil_core::config::Config;
 use anvil_core::health::{Probe, StoreProbe};
-use anvil_core::service::Anvil;
+use anvil_core::jobs::Worker;
+use anvil_core::service::{Anvil, Background};
+use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
 use anvil_core::store::postgres::{PgStore, app_pool};
 use anyhow::Context;
@@ -128,19 +133,30 @@ pub fn init() -> anyhow::Result<LambdaConfig> {
     }
 }
 
-/// The Secrets Manager client, built only when a secret ARN is configured (it costs a config load).
-async fn secrets_client(cfg: &LambdaConfig) -> Option<Secrets> {
-    if cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some() {
-        Some(Secrets::from_env().await)
-    } else {
-        None
-    }
+/// Whether a secret lives in Secrets Manager.
+fn has_secret_arns(cfg: &LambdaConfig) -> bool {
+    cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some()
+}
+
+/// The AWS configuration, loaded only when something needs it.
+async fn aws_config_if(needed: bool) -> anyhow::Result<Option<aws_config::SdkConfig>> {
+    Ok(if needed { Some(aws::sdk_config().await?) } else { None })
+}
+
+/// The Secrets Manager client, built only when a secret ARN is configured.
+fn secrets_client(cfg: &LambdaConfig, aws: Option<&aws_config::SdkConfig>) -> Option<Secrets> {
+    aws.filter(|_| has_secret_arns(cfg)).map(Secrets::new)
 }
 
 /// The database URL: `DATABASE_URL`, or one built from the database secret (fetched once, here).
 pub async fn database_url(cfg: &LambdaConfig) -> anyhow::Result<DatabaseUrl> {
-    let secrets = secrets_client(cfg).await;
-    logged(db::resolve(cfg, secrets.as_ref()).await)
+    logged(
+        async {
+            let aws = aws_config_if(has_secret_arns(cfg)).await?;
+            db::resolve(cfg, secrets_client(cfg, aws.as_ref()).as_ref()).await
+        }
+        .await,
+    )
 }
 
 /// The JWT verifier from the configured keys and/or the JWT secret (fetched once, here).
@@ -168,8 +184,9 @@ fn has_keys(k: &KeyConfig) -> bool {
 
 /// Everything an HTTP function's router needs, built once per cold start: secrets (both fetched at once),
 /// the Postgres pool (running as the application role, one connection opened now while init has the CPU),
-/// the JWT verifier and the readiness probes. Migrations are not run here: the `migrate` function does that
-/// before the functions take traffic, as the database owner.
+/// the JWT verifier, the readiness probes, and for the groups that create exports and imports
+/// ([`needs_background`]) the S3 blob store and the SQS dispatcher. Migrations are not run here: the `migrate`
+/// function does that before the functions take traffic, as the database owner.
 ///
 /// The health group authenticates nobody, so its function reads no JWT key (the template grants it none, and
 /// it never fetches a JWKS at init): it gets a throwaway random key that verifies no token.
@@ -177,8 +194,29 @@ pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<
     logged(build_app_state(cfg, group).await)
 }
 
+/// Whether a route group's handlers need the blob store and the job queue: exports, and the queues group,
+/// which serves imports and the operations summary.
+pub fn needs_background(group: RouteGroup) -> bool {
+    matches!(group, RouteGroup::Exports | RouteGroup::Queues)
+}
+
 async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
-    let secrets = secrets_client(cfg).await;
+    let background = needs_background(group);
+    if background {
+        check_background(cfg)?;
+    }
+    // One AWS configuration for Secrets Manager, S3 and SQS; none at all for a function that calls no AWS.
+    // Loading it reads only the environment (and the absent profile files).
+    let aws = aws_config_if(background || has_secret_arns(cfg)).await?;
+    let secrets = secrets_client(cfg, aws.as_ref());
+    // Two independent chains at once: the database (its secret, then the first connection) and the JWT keys
+    // (their secret, or the identity provider's JWKS).
+    let database = async {
+        let url = db::resolve(cfg, secrets.as_ref()).await?;
+        let store = pg_store(cfg, &url)?;
+        warm(store.as_ref()).await;
+        Ok::<_, anyhow::Error>(store)
+    };
     let jwt = async {
         if group == RouteGroup::Health {
             let keys =
@@ -188,7 +226,46 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
             jwt_verifier(cfg, secrets.as_ref()).await
         }
     };
-    let (url, jwt) = tokio::try_join!(db::resolve(cfg, secrets.as_ref()), jwt)?;
+    let (store, jwt) = tokio::try_join!(database, jwt)?;
+    // S3 and SQS clients: no connection of their own until the first request.
+    let background = match background {
+        true => Some(Background::with_aws(&cfg.core, store.clone(), "", aws.as_ref())?),
+        false => None,
+    };
+    let store: Arc<dyn Store> = store;
+    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
+    let mut anvil = Anvil::new(store, jwt);
+    if let Some(bg) = background {
+        anvil = anvil.with_background(bg);
+    }
+    Ok(AppState {
+        anvil,
+        probes: Arc::new(probes),
+        limits: Limits {
+            max_body_bytes: cfg.core.max_body_bytes,
+            request_timeout: cfg.core.request_timeout(),
+        },
+    })
+}
+
+/// A function that creates exports or runs jobs keeps its files in S3 and hands its jobs to SQS: it has no
+/// disk that outlives the instance and no poller. Refused at init, naming the variable, rather than at the
+/// first export.
+fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    anyhow::ensure!(
+        set(&cfg.core.s3_bucket),
+        "ANVIL_S3_BUCKET is not set: exports and imports are kept in S3 (a function has no lasting disk)"
+    );
+    anyhow::ensure!(
+        set(&cfg.core.sqs_queue_url),
+        "ANVIL_SQS_QUEUE_URL is not set: the worker function runs jobs from SQS (a function polls no table)"
+    );
+    Ok(())
+}
+
+/// The Postgres store over a pool that runs as the application role. No connection is opened here.
+fn pg_store(cfg: &LambdaConfig, url: &DatabaseUrl) -> anyhow::Result<Arc<PgStore>> {
     let opts: sqlx::postgres::PgConnectOptions =
         url.expose().parse().context("the database URL does not parse")?;
     let pool = app_pool(
@@ -196,23 +273,42 @@ async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Resul
         cfg.core.db_max_connections.max(1),
         Duration::from_secs(cfg.core.db_acquire_timeout_secs.max(1)),
     );
-    let store: Arc<dyn Store> = Arc::new(PgStore::new(pool));
-    // Warm one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
-    // way); a database that is down now is reported, not fatal: /health/ready will say so per request.
+    Ok(Arc::new(PgStore::new(pool)))
+}
+
+/// Opens one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
+/// way); a database that is down now is reported, not fatal: /health/ready says so per request, and a job
+/// fails and comes back.
+async fn warm(store: &PgStore) {
     match tokio::time::timeout(Duration::from_secs(3), store.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "database not reachable at init"),
         Err(_) => tracing::warn!("database did not answer within 3 s at init"),
     }
-    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
-    Ok(AppState {
-        anvil: Anvil::new(store, jwt),
-        probes: Arc::new(probes),
-        limits: Limits {
-            max_body_bytes: cfg.core.max_body_bytes,
-            request_timeout: cfg.core.request_timeout(),
-        },
-    })
+}
+
+/// What the worker function needs, built once per cold start: the job runner (Postgres, S3) and the SQS
+/// dispatcher of the outbox sweep.
+#[derive(Clone)]
+pub struct Jobs {
+    pub worker: Worker,
+    pub dispatcher: SqsDispatcher,
+}
+
+/// The worker function's state: the database (URL or secret), S3 and SQS from the environment; no JWT key.
+pub async fn jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
+    logged(build_jobs(cfg).await)
+}
+
+async fn build_jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
+    check_background(cfg)?;
+    let aws = aws::sdk_config().await?;
+    let url = db::resolve(cfg, secrets_client(cfg, Some(&aws)).as_ref()).await?;
+    let store = pg_store(cfg, &url)?;
+    let bg = Background::with_aws(&cfg.core, store.clone(), "", Some(&aws))?;
+    warm(store.as_ref()).await;
+    let dispatcher = bg.dispatcher.context("ANVIL_SQS_QUEUE_URL is not set")?;
+    Ok(Jobs { worker: Worker { store: store.clone(), tasks: store, blobs: bg.blobs }, dispatcher })
 }
 
 /// Logs an init failure as one JSON line (with its cause chain, never a secret) before it ends the process.

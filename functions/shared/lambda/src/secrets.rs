@@ -4,7 +4,6 @@
 
 use anvil_core::auth::{KeyConfig, Secret};
 use anyhow::Context;
-use aws_config::BehaviorVersion;
 use serde_json::Value;
 
 /// A secret's text; never printed.
@@ -33,10 +32,9 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// A client from the environment (region, credentials, endpoint).
-    pub async fn from_env() -> Self {
-        let conf = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self { client: aws_sdk_secretsmanager::Client::new(&conf) }
+    /// A client over the function's AWS configuration ([`crate::aws::sdk_config`]).
+    pub fn new(conf: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_secretsmanager::Client::new(conf) }
     }
 
     /// The current value (`AWSCURRENT`) of a string secret.

@@ -61,7 +61,15 @@ impl Background {
         public_url: &str,
     ) -> anyhow::Result<Self> {
         let aws = match Self::needs_aws(cfg) {
-            true => Some(aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await),
+            true => {
+                // The configured region goes into the loader itself: left to the default chain, the region
+                // is looked up on the instance-metadata endpoint (never acceptable on an air-gapped site).
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(r) = cfg.s3_region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                    loader = loader.region(aws_config::Region::new(r.to_string()));
+                }
+                Some(loader.load().await)
+            }
             false => None,
         };
         Self::with_aws(cfg, tasks, public_url, aws.as_ref())

@@ -440,7 +440,7 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing(app: TestApp) {
 /// Row-level security is a second wall: as the application role, a query without any tenant filter still
 /// sees only the current tenant's rows, and nothing at all when no tenant is set.
 async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app: TestApp) {
-    fixture(&app, "rls-a").await;
+    let a = fixture(&app, "rls-a").await;
     fixture(&app, "rls-b").await;
     let Backend::Postgres(pool) = &app.backend else { panic!("a Postgres test") };
     let mut tx = pool.begin().await.unwrap();
@@ -448,7 +448,8 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app
     let none: i64 = sqlx::query_scalar("SELECT count(*) FROM labels").fetch_one(&mut *tx).await.unwrap();
     assert_eq!(none, 0, "no tenant set must show no rows");
     sqlx::query("SELECT set_config('app.tenant_id', 'rls-a', true)").execute(&mut *tx).await.unwrap();
-    for table in ["queues", "samples", "assignments", "labels", "api_tokens", "audit_log"] {
+    for table in ["queues", "samples", "assignments", "labels", "api_tokens", "audit_log", "lineage_records"]
+    {
         let tenants: Vec<String> =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT DISTINCT tenant_id FROM {table}")))
                 .fetch_all(&mut *tx)
@@ -456,6 +457,34 @@ async fn row_level_security_hides_other_tenants_rows_from_unfiltered_queries(app
                 .unwrap();
         assert_eq!(tenants, vec!["rls-a".to_string()], "{table}");
     }
+    // the lineage view (security_invoker) gives each entity's provenance: who made it from which inputs
+    let kinds: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT entity_kind, entity_id::text, actor FROM lineage_records
+         WHERE entity_id IN ($1::uuid, $2::uuid, $3::uuid) ORDER BY entity_kind",
+    )
+    .bind(&a.assignment)
+    .bind(&a.label)
+    .bind(&a.export)
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let kinds: Vec<(&str, &str, &str)> =
+        kinds.iter().map(|(k, id, who)| (k.as_str(), id.as_str(), who.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("assignment", a.assignment.as_str(), "ann"),
+            ("export", a.export.as_str(), "admin"),
+            ("label", a.label.as_str(), "ann")
+        ]
+    );
+    let inputs: Value = sqlx::query_scalar("SELECT inputs FROM lineage_records WHERE entity_id = $1::uuid")
+        .bind(&a.label)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(inputs["schema_version"], 1, "{inputs}");
+    assert!(inputs["assignment_id"].is_string(), "{inputs}");
     // writing a row of another tenant is refused by the policy
     let err = sqlx::query("INSERT INTO tenants (id) VALUES ('rls-b-2')").execute(&mut *tx).await;
     assert!(err.is_err());

@@ -496,20 +496,6 @@ async fn try_claim(
         .execute(&mut *tx)
         .await?;
     }
-    sqlx::query(
-        "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
-         VALUES (?, ?, 'assignment', ?, ?, ?, ?)",
-    )
-    .bind(c.t.as_str())
-    .bind(id.to_string())
-    .bind(id.to_string())
-    .bind(c.labeler.as_str())
-    .bind(
-        json!({"queue_id": c.queue, "sample_id": sample_id, "schema_version": c.schema_version}).to_string(),
-    )
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     let sample_uuid = Uuid::parse_str(&sample_id).map_err(anyhow::Error::from)?;
     Ok(Some(Claim {
         assignment: Assignment {
@@ -670,21 +656,6 @@ async fn submit_in(
         .bind(ctx.sample.id.to_string())
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO lineage (tenant_id, id, entity_kind, entity_id, actor, inputs, created_at)
-         VALUES (?, ?, 'label', ?, ?, ?, ?)",
-    )
-    .bind(t.as_str())
-    .bind(id.to_string())
-    .bind(id.to_string())
-    .bind(labeler.as_str())
-    .bind(
-        json!({"assignment_id": assignment, "sample_id": ctx.sample.id, "schema_version": ctx.assignment.schema_version})
-            .to_string(),
-    )
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
     Ok(Submitted::Created(Label {
         id,
         queue_id: ctx.assignment.queue_id,

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use anvil_types::Role;
 use axum::http::{Method, StatusCode};
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn a_queue_is_created_listed_and_patched_with_a_new_schema_version(app: TestApp) {
     let admin = admin("t1");
@@ -160,6 +160,49 @@ async fn a_released_sample_is_never_offered_to_that_labeler_again(app: TestApp) 
         .expect_error(StatusCode::CONFLICT, "lease_released");
 }
 
+/// Far into a queue, slots that open behind the claims (a release, a reclaimed expiry) and a new sample of a
+/// higher priority are handed out next, in queue order, not after the rest of the queue; then the queue goes
+/// on where it was. (On Postgres the claims search from the queue's claim start, which moves up as the front
+/// fills and must come back for these.)
+async fn slots_freed_behind_the_claims_are_handed_out_next(app: TestApp) {
+    let admin = admin("t1");
+    let q = app.queue(&admin, "q", 1, simple_schema()).await;
+    app.samples(&admin, &q, 240).await;
+    let (ann, bob, cat) = (labeler("t1", "ann"), labeler("t1", "bob"), labeler("t1", "cat"));
+    let b = app.claim(&q, &bob).await.expect(StatusCode::OK);
+    let c = app.claim(&q, &cat).await.expect(StatusCode::OK);
+    assert_eq!(
+        (b["sample"]["external_id"].as_str(), c["sample"]["external_id"].as_str()),
+        (Some("s00000"), Some("s00001"))
+    );
+    // ann labels the next 200 samples, far past the two leases
+    for i in 2..202 {
+        let got = app.claim(&q, &ann).await.expect(StatusCode::OK);
+        assert_eq!(got["sample"]["external_id"], format!("s{i:05}"));
+        let a = assignment_id(&got);
+        app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}}))
+            .await
+            .expect(StatusCode::CREATED);
+    }
+    // bob skips his sample; cat's lease expires and the reaper puts it back
+    app.post(&format!("/v1/assignments/{}/release", assignment_id(&b)), &bob, json!({"reason": "skip"}))
+        .await
+        .expect(StatusCode::OK);
+    app.expire_lease(&assignment_id(&c)).await;
+    assert_eq!(app.store.reclaim_expired(100).await.unwrap(), 1);
+    let d = app.claim(&q, &labeler("t1", "dan")).await.expect(StatusCode::OK);
+    assert_eq!(d["sample"]["external_id"], "s00000");
+    let e = app.claim(&q, &labeler("t1", "eve")).await.expect(StatusCode::OK);
+    assert_eq!(e["sample"]["external_id"], "s00001");
+    // a new sample of a higher priority comes first, then the queue goes on where it was
+    let urgent = json!({"samples": [{"external_id": "urgent", "payload": {"text": "now"}, "priority": 10}]});
+    app.post(&format!("/v1/queues/{q}/samples"), &admin, urgent).await.expect(StatusCode::OK);
+    let f = app.claim(&q, &labeler("t1", "fay")).await.expect(StatusCode::OK);
+    assert_eq!(f["sample"]["external_id"], "urgent");
+    let g = app.claim(&q, &labeler("t1", "gus")).await.expect(StatusCode::OK);
+    assert_eq!(g["sample"]["external_id"], "s00202");
+}
+
 async fn heartbeat_extends_the_lease(app: TestApp) {
     let admin = admin("t1");
     let q = app.queue(&admin, "q", 1, simple_schema()).await;
@@ -172,7 +215,12 @@ async fn heartbeat_extends_the_lease(app: TestApp) {
         .await
         .expect(StatusCode::OK);
     assert!(h["version"].as_i64().unwrap() > c["assignment"]["version"].as_i64().unwrap());
-    assert!(h["expires_at"].as_str().unwrap() >= c["assignment"]["expires_at"].as_str().unwrap());
+    // as instants, not strings: RFC 3339 drops a zero fraction, and "…:02Z" sorts after "…:02.5Z"
+    let at = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    assert!(at(&h["expires_at"]) >= at(&c["assignment"]["expires_at"]), "{h} {c}");
     // someone else's assignment is not found
     app.call(Method::POST, &format!("/v1/assignments/{a}/heartbeat"), Some(&labeler("t1", "bob")), None)
         .await
@@ -506,6 +554,7 @@ conformance!(
     submit_is_idempotent_and_a_different_payload_is_a_conflict,
     an_invalid_label_is_rejected_with_pointers_and_nothing_is_written,
     a_released_sample_is_never_offered_to_that_labeler_again,
+    slots_freed_behind_the_claims_are_handed_out_next,
     heartbeat_extends_the_lease,
     an_expired_lease_goes_back_to_the_pool_and_a_late_submit_is_a_conflict,
     a_late_submit_wins_while_the_expired_lease_is_not_yet_reclaimed,

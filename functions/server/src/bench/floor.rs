@@ -16,7 +16,9 @@ use anvil_core::config::Config;
 use serde_json::json;
 use sqlx::{Connection, Executor, Row};
 
-use super::{Check, CpuSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
+use super::{
+    Check, CpuSnapshot, PgWorkSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FloorArgs {
@@ -65,6 +67,7 @@ pub async fn run_floor(cfg: &Config, a: FloorArgs) -> anyhow::Result<()> {
             r.errors_cell(),
             r.check.cell(),
             r.cpu_cell(),
+            r.pg_work_cell(),
             format!("{:.1}/{:.1}", r.load_avg[0], r.load_avg[1]),
         ]);
         runs.push(r);
@@ -80,6 +83,7 @@ pub async fn run_floor(cfg: &Config, a: FloorArgs) -> anyhow::Result<()> {
             "errors",
             "check",
             "CPU ms/label client/-/pg",
+            "pg buffers / WAL rec / WAL B per label",
             "load 1m start/end",
         ],
         &rows,
@@ -151,6 +155,7 @@ pub async fn pg_floor(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult> 
         conns.push(sqlx::PgConnection::connect_with(&opts).await?);
     }
     let postmaster = super::postmaster_pid(url).await;
+    let work0 = PgWorkSnapshot::take(Some(url)).await;
     let stop = Arc::new(Stop::new(spec.labels, spec.seconds));
     let load0 = super::load_avg();
     let cpu0 = CpuSnapshot::take(None, postmaster);
@@ -210,6 +215,7 @@ pub async fn pg_floor(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult> 
     let cpu1 = CpuSnapshot::take(None, postmaster);
     let mut r = RunResult::from_tallies(spec.labelers, tallies, elapsed, load0);
     r.set_cpu(&cpu0, &cpu1);
+    r.set_pg_work(work0.as_ref(), PgWorkSnapshot::take(Some(url)).await.as_ref());
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT (SELECT count(*) FROM {schema}.labels) AS labels,
                 (SELECT count(DISTINCT sample_id) FROM {schema}.labels) AS samples,

@@ -17,7 +17,9 @@ use tokio::io::AsyncBufReadExt;
 use uuid::Uuid;
 
 use super::floor::{self, FloorSpec};
-use super::{Check, CpuSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record};
+use super::{
+    Check, CpuSnapshot, PgWorkSnapshot, RunResult, Stop, WorkerTally, f, print_json, print_table, record,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoopArgs {
@@ -117,6 +119,7 @@ async fn loop_as(cfg: &Config, a: LoopArgs, mode: &str, with_store: bool) -> any
     if let Some(u) = db.as_deref().or(floor_url.as_deref()) {
         target.postmaster = super::postmaster_pid(u).await;
     }
+    target.database_url = db.clone();
     let mut rows = Vec::new();
     for &n in &a.labelers {
         let floor = match &floor_url {
@@ -205,6 +208,7 @@ fn report(mode: &str, target: &Target, rows: &[Row], floor_name: &str) {
             r.check.cell(),
             ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
             r.cpu_cell(),
+            r.pg_work_cell(),
             format!("{:.1}/{:.1}", r.load_avg[0], r.load_avg[1]),
         ]
     };
@@ -243,6 +247,7 @@ fn report(mode: &str, target: &Target, rows: &[Row], floor_name: &str) {
             "check",
             "x floor",
             "CPU ms/label client/server/pg",
+            "pg buffers / WAL rec / WAL B per label",
             "load 1m start/end",
         ],
         &table,
@@ -339,6 +344,7 @@ impl Server {
             jwt: Arc::new(jwt),
             server_pid: self.child.id(),
             postmaster: None,
+            database_url: None,
         })
     }
 }
@@ -367,6 +373,8 @@ struct Target {
     /// For CPU accounting, when the processes run on this machine.
     server_pid: Option<u32>,
     postmaster: Option<u32>,
+    /// The Postgres the server under test uses, when known: its work per label is counted.
+    database_url: Option<String>,
 }
 
 impl Target {
@@ -391,6 +399,7 @@ impl Target {
             jwt,
             server_pid: None,
             postmaster: None,
+            database_url: None,
         })
     }
 
@@ -516,6 +525,7 @@ async fn http_run(t: &Target, a: &LoopArgs, labelers: usize) -> anyhow::Result<R
     let stop = Arc::new(Stop::new(a.labels, a.seconds));
     let handed = Arc::new(Mutex::new(Handed::default()));
     let load0 = super::load_avg();
+    let work0 = PgWorkSnapshot::take(t.database_url.as_deref()).await;
     let cpu0 = CpuSnapshot::take(t.server_pid, t.postmaster);
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -538,6 +548,7 @@ async fn http_run(t: &Target, a: &LoopArgs, labelers: usize) -> anyhow::Result<R
     let cpu1 = CpuSnapshot::take(t.server_pid, t.postmaster);
     let mut r = RunResult::from_tallies(labelers, tallies, elapsed, load0);
     r.set_cpu(&cpu0, &cpu1);
+    r.set_pg_work(work0.as_ref(), PgWorkSnapshot::take(t.database_url.as_deref()).await.as_ref());
     let handed = std::mem::take(&mut *handed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     r.check = check(&http, t, &admin, queue, overlap, fresh, r.labels, handed).await?;
     Ok(r)

@@ -182,6 +182,8 @@ pub(crate) struct RunResult {
     pub load_avg: [f64; 2],
     /// CPU time per label of each process involved (None where it could not be read).
     pub cpu_ms_per_label: Option<CpuPerLabel>,
+    /// Postgres's work per label (None when the run is not on Postgres).
+    pub pg_work_per_label: Option<PgWorkPerLabel>,
 }
 
 impl RunResult {
@@ -210,6 +212,26 @@ impl RunResult {
             check: Check::default(),
             load_avg: [load0, load_avg()],
             cpu_ms_per_label: None,
+            pg_work_per_label: None,
+        }
+    }
+
+    /// Attributes the Postgres work between `before` and `after` to this run's labels.
+    pub fn set_pg_work(&mut self, before: Option<&PgWorkSnapshot>, after: Option<&PgWorkSnapshot>) {
+        let n = self.labels.max(1) as f64;
+        if let (Some(a), Some(b)) = (before, after) {
+            self.pg_work_per_label = Some(PgWorkPerLabel {
+                buffers: (b.buffers - a.buffers) as f64 / n,
+                wal_records: (b.wal_records - a.wal_records) as f64 / n,
+                wal_bytes: (b.wal_bytes - a.wal_bytes) / n,
+            });
+        }
+    }
+
+    pub fn pg_work_cell(&self) -> String {
+        match &self.pg_work_per_label {
+            Some(w) => format!("{:.0} / {:.1} / {:.0}", w.buffers, w.wal_records, w.wal_bytes),
+            None => "-".into(),
         }
     }
 
@@ -250,6 +272,50 @@ pub(crate) struct CpuPerLabel {
     pub client: f64,
     pub server: Option<f64>,
     pub postgres: Option<f64>,
+}
+
+/// Postgres's work per label: shared buffers touched in the run's database (hits and reads, autovacuum's
+/// included), WAL records and WAL bytes written by the cluster. Unlike CPU time and latency these do not
+/// depend on what else the machine is doing, so two designs compare exactly even on a busy machine.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PgWorkPerLabel {
+    pub buffers: f64,
+    pub wal_records: f64,
+    pub wal_bytes: f64,
+}
+
+/// Cumulative Postgres counters (see [`PgWorkPerLabel`]). WAL bytes are the exact WAL position; buffers and
+/// WAL records come from the statistics that each backend flushes at most once a second, so the snapshot
+/// waits a little over a second for the ones still pending.
+#[derive(Debug, Clone)]
+pub(crate) struct PgWorkSnapshot {
+    buffers: i64,
+    wal_records: i64,
+    wal_bytes: f64,
+}
+
+impl PgWorkSnapshot {
+    pub async fn take(url: Option<&str>) -> Option<Self> {
+        use sqlx::{Connection, Row};
+        let url = url?;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let mut c = sqlx::PgConnection::connect(url).await.ok()?;
+        let row = sqlx::query(
+            "SELECT (SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = current_database())::int8
+                        AS buffers,
+                    (SELECT wal_records FROM pg_stat_wal)::int8 AS wal_records,
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 AS wal_bytes",
+        )
+        .fetch_one(&mut c)
+        .await
+        .ok()?;
+        let _ = c.close().await;
+        Some(Self {
+            buffers: row.try_get("buffers").ok()?,
+            wal_records: row.try_get("wal_records").ok()?,
+            wal_bytes: row.try_get("wal_bytes").ok()?,
+        })
+    }
 }
 
 /// Cumulative CPU milliseconds of the processes of a run, from /proc (loopback deployments only).

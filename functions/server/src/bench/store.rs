@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::floor::FloorSpec;
-use super::{Check, CpuSnapshot, RunResult, Stop, WorkerTally, record};
+use super::{Check, CpuSnapshot, PgWorkSnapshot, RunResult, Stop, WorkerTally, record};
 
 const TENANT: &str = "bench-store";
 
@@ -63,6 +63,7 @@ pub async fn store_run(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult>
         drop(c?);
     }
     let postmaster = super::postmaster_pid(url).await;
+    let work0 = PgWorkSnapshot::take(Some(url)).await;
     let stop = Arc::new(Stop::new(spec.labels, spec.seconds));
     let load0 = super::load_avg();
     let cpu0 = CpuSnapshot::take(None, postmaster);
@@ -111,6 +112,7 @@ pub async fn store_run(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult>
     let cpu1 = CpuSnapshot::take(None, postmaster);
     let mut r = RunResult::from_tallies(spec.labelers, tallies, elapsed, load0);
     r.set_cpu(&cpu0, &cpu1);
+    r.set_pg_work(work0.as_ref(), PgWorkSnapshot::take(Some(url)).await.as_ref());
     // the check, as the owner (no row-level security in the way)
     let mut owner = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
     let row = sqlx::query(

@@ -567,3 +567,46 @@ conformance!(
     concurrent_labelers_never_break_the_invariants,
     queue_admin_routes_need_the_admin_role,
 );
+
+/// Postgres only. On a new database, autovacuum's first ANALYZE of `assignments` comes while it holds a handful
+/// of rows; the hot path's cached plans are then made for a one-page table, where a sequential scan is the
+/// cheapest plan, and they would keep reading the whole growing table on every claim and every submit until
+/// the next ANALYZE (a minute or more later). Claims and submits must find assignments through their indexes
+/// whatever the statistics say.
+#[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
+async fn on_a_new_database_claims_and_submits_never_scan_assignments(pool: sqlx::PgPool) {
+    let app = TestApp::postgres(pool.clone()).await;
+    let admin = admin("t1");
+    let q = app.queue(&admin, "q", 1, simple_schema()).await;
+    app.samples(&admin, &q, 200).await;
+    let ann = labeler("t1", "ann");
+    let label_one = || async {
+        let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
+        let a = assignment_id(&c);
+        app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}}))
+            .await
+            .expect(StatusCode::CREATED);
+    };
+    for _ in 0..5 {
+        label_one().await;
+    }
+    // what autovacuum does early on a new database
+    sqlx::query("ANALYZE assignments, labels, samples").execute(&pool).await.unwrap();
+    let scans = || async {
+        // backends publish their statistics within about a second of going idle
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT coalesce(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'assignments'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        n
+    };
+    let before = scans().await;
+    for _ in 0..40 {
+        label_one().await;
+    }
+    let after = scans().await;
+    assert_eq!(after - before, 0, "sequential scans of assignments during 40 claims and submits");
+}

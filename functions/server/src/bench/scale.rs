@@ -365,7 +365,7 @@ async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow:
     Ok((q, overlap, labeled))
 }
 
-/// The candidate search of `anvil_claim_take` (migrations/0003): the statement whose plan decides what a
+/// The candidate search of `anvil_claim` (migrations/0007): the statement whose plan decides what a
 /// claim costs as a queue grows. $1 queue, $2 labeler, and after the cursor $3, $4, $5.
 fn candidate_sql(after_cursor: bool) -> String {
     format!(

@@ -610,3 +610,72 @@ async fn on_a_new_database_claims_and_submits_never_scan_assignments(pool: sqlx:
     let after = scans().await;
     assert_eq!(after - before, 0, "sequential scans of assignments during 40 claims and submits");
 }
+
+/// The pool no longer pings a connection it used moments ago before handing it out again. When Postgres drops
+/// the app's connections (a restart, a failover, an administrator), a request on a dead connection is
+/// answered 503 with the envelope — never a 500 — and nothing it acknowledged is lost; the pool replaces
+/// the connection and the labeling carries on.
+#[sqlx::test(migrator = "anvil_core::store::postgres::MIGRATOR")]
+async fn dropped_database_connections_answer_503_then_recover(pool: sqlx::PgPool) {
+    let app = TestApp::postgres(pool.clone()).await;
+    let admin = admin("t1");
+    let q = app.queue(&admin, "q", 1, simple_schema()).await;
+    app.samples(&admin, &q, 30).await;
+    let ann = labeler("t1", "ann");
+    let mut acknowledged = 0;
+    for round in 0..5 {
+        // warm: the pool holds live connections used a moment ago
+        let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
+        let a = assignment_id(&c);
+        app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "a"}}))
+            .await
+            .expect(StatusCode::CREATED);
+        acknowledged += 1;
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND usename = current_user AND pid <> pg_backend_pid()
+               AND backend_type = 'client backend') k",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(killed >= 1, "round {round}: no app connection to drop");
+        // pg_terminate_backend only signals: give the backends time to be gone
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // every request answers 200/201 or 503, and within a few tries the loop goes on
+        let mut claimed = None;
+        for _ in 0..45 {
+            let r = app.claim(&q, &ann).await;
+            match r.status {
+                StatusCode::OK => {
+                    claimed = Some(assignment_id(&r.body));
+                    break;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    r.expect_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                }
+                s => panic!("round {round}: claim after dropped connections answered {s}: {}", r.body),
+            }
+        }
+        let a = claimed.expect("no claim answered within 45 tries after the connections were dropped");
+        let mut submitted = false;
+        for _ in 0..45 {
+            let r =
+                app.post("/v1/labels", &ann, json!({"assignment_id": a, "payload": {"label": "b"}})).await;
+            match r.status {
+                StatusCode::CREATED | StatusCode::OK => {
+                    submitted = true;
+                    break;
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    r.expect_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+                }
+                s => panic!("round {round}: submit after dropped connections answered {s}: {}", r.body),
+            }
+        }
+        assert!(submitted, "no submit answered within 45 tries");
+        acknowledged += 1;
+    }
+    let labels = app.all_labels(&q, &admin).await;
+    assert_eq!(labels.len(), acknowledged, "every acknowledged label is stored, once");
+}

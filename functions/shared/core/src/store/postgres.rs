@@ -18,7 +18,7 @@ use anvil_types::{Label, Verdict as V};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, Executor, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -111,12 +111,28 @@ pub async fn migrate(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(2);
+
 /// Builds the application pool: every connection switches to the non-superuser application role.
 pub fn app_pool(opts: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(acquire_timeout)
+        // sqlx pings every connection it hands out (a round trip, and a wake-up of the backend, before every
+        // statement). Only a connection that sat idle for a while is worth that check: one used moments ago is
+        // alive or fails its next statement with an I/O error, which the API answers 503 (retry) and sqlx
+        // then drops from the pool.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(|conn, _| {
             Box::pin(async move {
                 conn.execute("SET ROLE anvil_app").await?;
@@ -361,10 +377,11 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
 //   runs only when nothing is left after the cursor.
 // * Expired leases are put back by `anvil_reclaim_expired` (a periodic reaper) and, before answering
 //   "nothing left", by the claim itself for its own queue.
-// * The whole claim is one round trip: the SQL function `anvil_claim` (migrations/0003), which runs the
-//   decision read (queue, the labeler's live lease, its cursor), the claim statement of `anvil_claim_take`
-//   (cursor search, then front search, then reclaim + front search), with sorts and bitmap scans off so that
-//   even a table without statistics yet is walked through samples_claimable_idx. The submit is two: the
+// * The whole claim is one round trip: the SQL function `anvil_claim` (migrations/0007), which runs the
+//   decision read (queue, the labeler's live lease, its cursor) as one statement, then the claim statement
+//   from a position (cursor, then claim start, then front, then reclaim + front), with sorts, bitmap scans
+//   and sequential scans off so that even a table without statistics yet is walked through
+//   samples_claimable_idx. The submit is two: the
 //   context that validation needs (`anvil_submit_context`), then the compare-and-set write (`anvil_submit`).
 
 /// Maps a row of `anvil_claim` / `anvil_submit_context` (assignment, sample, schema columns) to a claim.

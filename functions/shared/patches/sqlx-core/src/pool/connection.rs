@@ -311,7 +311,13 @@ impl<DB: Database> Floating<DB, Live<DB>> {
         // returned to the pool; also of course, if it was dropped due to an error
         // this is simply a band-aid as SQLx-next connections should be able
         // to recover from cancellations
-        if let Err(error) = self.raw.ping().await {
+        //
+        // Anvil patch: `flush` (send what is buffered, such as a rollback, and read every answer still pending)
+        // instead of `ping` (the same plus a Sync and a wait for its ReadyForQuery): a connection whose last
+        // statement finished cleanly is returned without a round trip. The ping cost a round trip and a
+        // wake-up of the Postgres backend (SQLite: of the worker thread) after every statement; a connection
+        // that died is found by its next statement, or by `before_acquire` when it sat idle.
+        if let Err(error) = self.raw.flush().await {
             tracing::warn!(
                 %error,
                 "error occurred while testing the connection on-release",

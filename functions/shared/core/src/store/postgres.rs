@@ -667,7 +667,7 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        // One round trip: the whole claim runs in `anvil_claim` (migrations/0003), in its own transaction.
+        // One round trip: the whole claim runs in `anvil_claim` (migrations/0007), in its own transaction.
         let row = sqlx::query("SELECT * FROM anvil_claim($1, $2, $3, $4)")
             .bind(t.as_str())
             .bind(queue)

@@ -102,9 +102,8 @@ async fn seed(pool: &PgPool, tenant: &str, n: i64) -> Uuid {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots,
-                              submitted_count)
-         SELECT $1, gen_random_uuid(), $2, 's' || g, jsonb_build_object('text', 'sample text number ' || g), 0, 0, g, 0, 1
+        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots)
+         SELECT $1, gen_random_uuid(), $2, 's' || g, jsonb_build_object('text', 'sample text number ' || g), 0, 0, g, 0
          FROM generate_series(1, $3) g",
     )
     .bind(tenant)

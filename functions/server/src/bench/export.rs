@@ -233,9 +233,8 @@ async fn seed(pool: &PgPool, n: i64) -> anyhow::Result<Uuid> {
     .execute(&mut *tx)
     .await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots,
-                              submitted_count)
-         SELECT $1, {sid}, $2, 's' || g, jsonb_build_object('text', 'sample text number ' || g), 0, 0, g, 0, 1
+        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots)
+         SELECT $1, {sid}, $2, 's' || g, jsonb_build_object('text', 'sample text number ' || g), 0, 0, g, 0
          FROM generate_series(1, $3) g"
     )))
     .bind(TENANT)

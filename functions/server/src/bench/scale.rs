@@ -320,10 +320,9 @@ async fn seed_only(pool: &PgPool, n: i64, labeled: i64, shape: Shape) -> anyhow:
     .await?;
     // order_key = g: the first `labeled` samples in hand-out order are the labeled ones
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots,
-                              submitted_count)
+        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key, open_slots)
          SELECT $1, {sid}, $2, 's' || g, jsonb_build_object('text', 'sample text number ' || g), 0, 0, g,
-                CASE WHEN g <= $4 THEN $3 - 1 ELSE $3 END, CASE WHEN g <= $4 THEN 1 ELSE 0 END
+                CASE WHEN g <= $4 THEN $3 - 1 ELSE $3 END
          FROM generate_series(1, $5) g"
     )))
     .bind(TENANT)

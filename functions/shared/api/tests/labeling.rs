@@ -547,7 +547,74 @@ async fn queue_admin_routes_need_the_admin_role(app: TestApp) {
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }
 
+async fn queue_statistics_count_every_labeler_and_state(app: TestApp) {
+    let admin = admin("t1");
+    let q = app.queue(&admin, "stats", 2, simple_schema()).await;
+    app.samples(&admin, &q, 4).await;
+    let submit = |a: String, who: String| {
+        let app = &app;
+        async move {
+            app.post("/v1/labels", &who, json!({"assignment_id": a, "payload": {"label": "a"}}))
+                .await
+                .expect(StatusCode::CREATED);
+        }
+    };
+    // ann: two labels and a live lease; bob: one label and a release; cy: a lease reclaimed after its expiry;
+    // dee: a lease past its expiry, not reclaimed yet
+    let (ann, bob, cy, dee) =
+        (labeler("t1", "ann"), labeler("t1", "bob"), labeler("t1", "cy"), labeler("t1", "dee"));
+    for _ in 0..2 {
+        let c = app.claim(&q, &ann).await.expect(StatusCode::OK);
+        submit(assignment_id(&c), ann.clone()).await;
+    }
+    app.claim(&q, &ann).await.expect(StatusCode::OK);
+    let c = app.claim(&q, &bob).await.expect(StatusCode::OK);
+    submit(assignment_id(&c), bob.clone()).await;
+    let c = app.claim(&q, &bob).await.expect(StatusCode::OK);
+    app.post(&format!("/v1/assignments/{}/release", assignment_id(&c)), &bob, json!({"reason": "skip"}))
+        .await
+        .expect(StatusCode::OK);
+    let c = app.claim(&q, &cy).await.expect(StatusCode::OK);
+    app.expire_lease(&assignment_id(&c)).await;
+    assert_eq!(app.store.reclaim_expired(100).await.unwrap(), 1);
+    let c = app.claim(&q, &dee).await.expect(StatusCode::OK);
+    app.expire_lease(&assignment_id(&c)).await;
+
+    let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
+    // overlap 2: a sample is complete with two labels; ann's first two samples got one label each from ann,
+    // and bob's first claim got ann's first sample (the lowest one with an open slot bob has not seen)
+    assert_eq!(stats["total_samples"], 4);
+    assert_eq!(stats["completed_samples"], 1, "{stats}");
+    assert_eq!(stats["remaining_samples"], 3);
+    assert_eq!(stats["submitted"], 3);
+    assert_eq!(stats["leased"], 1);
+    assert_eq!(stats["expired_unreclaimed"], 1);
+    let per: Vec<(String, i64, i64, i64)> = stats["per_labeler"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["labeler"].as_str().unwrap().to_string(),
+                r["submitted"].as_i64().unwrap(),
+                r["leased"].as_i64().unwrap(),
+                r["released"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per,
+        vec![
+            ("ann".to_string(), 2, 1, 0),
+            ("bob".to_string(), 1, 0, 1),
+            ("cy".to_string(), 0, 0, 0),
+            ("dee".to_string(), 0, 1, 0),
+        ]
+    );
+}
+
 conformance!(
+    queue_statistics_count_every_labeler_and_state,
     a_queue_is_created_listed_and_patched_with_a_new_schema_version,
     samples_are_idempotent_by_external_id,
     claim_returns_the_live_lease_again_and_the_sample_with_its_schema,

@@ -553,7 +553,8 @@ impl Store for PgStore {
         let q = load_queue(&mut tx, t, id).await?;
         let row = sqlx::query(
             "SELECT
-               (SELECT count(*) FROM samples WHERE queue_id = $1 AND submitted_count >= $2) AS completed,
+               (SELECT count(*) FROM (SELECT 1 FROM labels WHERE queue_id = $1 GROUP BY sample_id
+                                      HAVING count(*) >= $2) c) AS completed,
                (SELECT count(*) FROM labels WHERE queue_id = $1) AS submitted,
                (SELECT count(*) FROM assignments WHERE queue_id = $1 AND state = 'leased' AND expires_at >= now())
                  AS leased,
@@ -564,12 +565,20 @@ impl Store for PgStore {
         .bind(q.overlap)
         .fetch_one(&mut *tx)
         .await?;
+        // Every labeler with an assignment in the queue: submitted ones counted as labels (one per submitted
+        // assignment), live leases and finished ones through their partial indexes (migrations/0008).
         let per = sqlx::query(
-            "SELECT labeler,
-                    count(*) FILTER (WHERE state = 'submitted') AS submitted,
-                    count(*) FILTER (WHERE state = 'leased') AS leased,
-                    count(*) FILTER (WHERE state = 'released') AS released
-             FROM assignments WHERE queue_id = $1 GROUP BY labeler ORDER BY labeler LIMIT 10000",
+            "SELECT labeler, sum(submitted)::bigint AS submitted, sum(leased)::bigint AS leased,
+                    sum(released)::bigint AS released
+             FROM (SELECT labeler, count(*) AS submitted, 0 AS leased, 0 AS released
+                   FROM labels WHERE queue_id = $1 GROUP BY labeler
+                   UNION ALL
+                   SELECT labeler, 0, count(*), 0
+                   FROM assignments WHERE queue_id = $1 AND state = 'leased' GROUP BY labeler
+                   UNION ALL
+                   SELECT labeler, 0, 0, count(*) FILTER (WHERE state = 'released')
+                   FROM assignments WHERE queue_id = $1 AND state IN ('released', 'expired') GROUP BY labeler) x
+             GROUP BY labeler ORDER BY labeler LIMIT 10000",
         )
         .bind(id)
         .fetch_all(&mut *tx)

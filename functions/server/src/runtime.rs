@@ -18,6 +18,7 @@ use anvil_core::store::TaskStore;
 use anvil_core::store::postgres::{self, PgStore};
 use anvil_core::store::sqlite::{Durability, SqliteStore};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 
 enum Backend {
     Postgres(String),
@@ -175,6 +176,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     println!("Anvil is listening on http://{addr}");
 
     let (tx, rx) = tokio::sync::watch::channel(false);
+    // Answers go out as soon as they are written: without TCP_NODELAY a response written in more than one
+    // piece can wait for the client's delayed ACK (up to 40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = tx.send(true);

@@ -149,6 +149,7 @@ pub async fn pg_floor(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult> 
         )
         .into_boxed_str(),
     );
+    super::settle(url).await;
     // connections first, outside the clock
     let mut conns = Vec::new();
     for _ in 0..spec.labelers {

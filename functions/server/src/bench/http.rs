@@ -522,6 +522,9 @@ async fn http_run(t: &Target, a: &LoopArgs, labelers: usize) -> anyhow::Result<R
         .await?;
         q["overlap"].as_u64().unwrap_or(1)
     };
+    if let Some(u) = t.database_url.as_deref() {
+        super::settle(u).await;
+    }
     let stop = Arc::new(Stop::new(a.labels, a.seconds));
     let handed = Arc::new(Mutex::new(Handed::default()));
     let load0 = super::load_avg();

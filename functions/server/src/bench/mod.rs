@@ -372,6 +372,37 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Brings the database to the same state before every timed run (floor, store and loop alike), so that no
+/// run pays for the maintenance left behind by the one before it: `VACUUM (ANALYZE)` of the database (the
+/// samples just loaded and the dead rows of the previous run; pgbench vacuums its tables before a run for the
+/// same reason), a `CHECKPOINT` (every run starts with its first change of each page logging the whole page),
+/// and a wait of up to 30 s for autovacuum workers still busy in the database. Best effort: a role without
+/// the rights skips a step, and the run still happens.
+pub(crate) async fn settle(url: &str) {
+    use sqlx::{Connection, Executor};
+    let Ok(mut c) = sqlx::PgConnection::connect(url).await else { return };
+    for step in ["VACUUM (ANALYZE)", "CHECKPOINT"] {
+        if let Err(e) = c.execute(step).await {
+            tracing::debug!(step, error = %e, "bench: settling the database");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE backend_type = 'autovacuum worker' AND datname = current_database()",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or(0);
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = c.close().await;
+}
+
 /// The pid of the Postgres server behind `url` when it runs on this machine (the parent of our backend).
 pub(crate) async fn postmaster_pid(url: &str) -> Option<u32> {
     use sqlx::Connection;

@@ -57,6 +57,7 @@ pub async fn store_run(url: &str, spec: &FloorSpec) -> anyhow::Result<RunResult>
         store.add_samples(&t, &admin, q.id, &batch).await?;
         next = end;
     }
+    super::settle(url).await;
     // open the pool's connections outside the clock
     let warm: Vec<_> = (0..conns).map(|_| store.pool().acquire()).collect();
     for c in futures::future::join_all(warm).await {

@@ -3,6 +3,7 @@
 //! configuration. Rules that do not depend on the database (validation, roles) live in the services
 //! (`crate::service`); rules that must hold under concurrency (leases, overlap, idempotency) live here, in SQL.
 
+mod handed;
 pub mod postgres;
 mod postgres_tasks;
 pub mod sqlite;

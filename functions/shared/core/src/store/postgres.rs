@@ -5,8 +5,7 @@
 //! where a query forgets to. The pool runs `SET ROLE anvil_app` on every new connection: the policies do not
 //! apply to superusers or the tables' owner.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_types::{
@@ -21,6 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{Connection, Executor, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use super::handed::HandedLeases;
 use super::{
     LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
 };
@@ -37,70 +37,8 @@ pub const APP_ROLE: &str = "anvil_app";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    handed: Arc<Mutex<Handed>>,
-}
-
-/// The leases this process handed out and not yet saw submitted: their sample and schema, so that their submit
-/// validates without reading them back and is one round trip. An assignment's sample, schema version and
-/// labeler never change, so an entry can only be missing, never wrong; a miss (another instance made the
-/// claim, the process restarted, the entry was evicted) costs one read. Bounded: at most one live lease per
-/// labeler and queue, so a few thousand entries cover every labeler of an instance.
-#[derive(Debug, Default)]
-struct Handed {
-    claims: HashMap<Uuid, HandedClaim>,
-    order: VecDeque<Uuid>,
-}
-
-#[derive(Debug)]
-struct HandedClaim {
-    tenant: TenantId,
-    labeler: String,
-    assignment: Assignment,
-    sample: Sample,
-    schema: LabelSchema,
-}
-
-const HANDED_MAX: usize = 4096;
-
-impl Handed {
-    fn remember(&mut self, tenant: &TenantId, c: &Claim) {
-        let id = c.assignment.id;
-        if self.claims.contains_key(&id) {
-            return;
-        }
-        while self.claims.len() >= HANDED_MAX {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.claims.remove(&old);
-                }
-                None => break,
-            }
-        }
-        if self.order.len() >= 2 * HANDED_MAX {
-            // ids whose entry was taken by their submit
-            let claims = &self.claims;
-            self.order.retain(|x| claims.contains_key(x));
-        }
-        self.order.push_back(id);
-        self.claims.insert(
-            id,
-            HandedClaim {
-                tenant: tenant.clone(),
-                labeler: c.assignment.labeler.clone(),
-                assignment: c.assignment.clone(),
-                sample: c.sample.clone(),
-                schema: c.schema.clone(),
-            },
-        );
-    }
-
-    /// Takes the entry of `id` if it is this tenant's and this labeler's.
-    fn take(&mut self, tenant: &TenantId, labeler: &Subject, id: Uuid) -> Option<HandedClaim> {
-        match self.claims.get(&id) {
-            Some(h) if h.tenant == *tenant && h.labeler == labeler.as_str() => self.claims.remove(&id),
-            _ => None,
-        }
-    }
+    /// Leases handed out by this process: their submit skips the context read (store/handed.rs).
+    handed: Arc<HandedLeases>,
 }
 
 /// Runs the migrations as the connecting (owner) user.
@@ -145,11 +83,6 @@ pub fn app_pool(opts: PgConnectOptions, max_connections: u32, acquire_timeout: D
 impl PgStore {
     pub fn new(pool: PgPool) -> Self {
         Self { pool, handed: Arc::default() }
-    }
-
-    fn handed(&self) -> std::sync::MutexGuard<'_, Handed> {
-        // a panic while holding this lock cannot leave an entry half-written: use the map as it is
-        self.handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -688,7 +621,7 @@ impl Store for PgStore {
         match outcome.as_str() {
             "live" | "new" => {
                 let c = claim_from(&row)?;
-                self.handed().remember(t, &c);
+                self.handed.remember(t, &c);
                 Ok(Some(c))
             }
             "none" | "inactive" => Ok(None),
@@ -783,7 +716,7 @@ impl Store for PgStore {
     ) -> Result<Submitted> {
         // A lease this process handed out: validate against what the claim returned, then one round trip.
         // (An invalid payload takes the full path: if a label is already there, that answer comes first.)
-        let handed = self.handed().take(t, labeler, assignment);
+        let handed = self.handed.take(t, labeler, assignment);
         if let Some(h) = handed
             && validate(&h.schema, &h.sample.payload, payload).is_empty()
         {
@@ -1045,71 +978,4 @@ fn existing_from(ctx: &Claim, id: Uuid, row: &PgRow) -> Result<Label> {
         created_at: row.try_get("label_created_at")?,
         reviews: Vec::new(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn claim(labeler: &str) -> Claim {
-        let now = time::OffsetDateTime::now_utc();
-        Claim {
-            assignment: Assignment {
-                id: new_id(),
-                queue_id: new_id(),
-                sample_id: new_id(),
-                labeler: labeler.into(),
-                state: AssignmentState::Leased,
-                version: 1,
-                schema_version: 1,
-                leased_at: now,
-                expires_at: now,
-                release_reason: None,
-            },
-            sample: Sample {
-                id: new_id(),
-                queue_id: new_id(),
-                external_id: "x".into(),
-                payload: serde_json::json!({"text": "t"}),
-                priority: 0,
-            },
-            schema: serde_json::from_value(
-                serde_json::json!({"fields": [{"name": "ok", "kind": "boolean"}]}),
-            )
-            .unwrap(),
-            server_time: now,
-        }
-    }
-
-    #[test]
-    fn a_handed_claim_is_found_only_by_its_tenant_and_labeler_and_only_once() {
-        let mut h = Handed::default();
-        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
-        let (alice, bob) = (Subject::parse("alice").unwrap(), Subject::parse("bob").unwrap());
-        let c = claim("alice");
-        h.remember(&acme, &c);
-        assert!(h.take(&globex, &alice, c.assignment.id).is_none(), "another tenant");
-        assert!(h.take(&acme, &bob, c.assignment.id).is_none(), "another labeler");
-        assert_eq!(h.take(&acme, &alice, c.assignment.id).unwrap().sample, c.sample);
-        assert!(h.take(&acme, &alice, c.assignment.id).is_none(), "taken once");
-    }
-
-    #[test]
-    fn the_memory_stays_bounded() {
-        let mut h = Handed::default();
-        let acme = TenantId::parse("acme").unwrap();
-        let alice = Subject::parse("alice").unwrap();
-        let first = claim("alice");
-        h.remember(&acme, &first);
-        for i in 0..3 * HANDED_MAX {
-            let c = claim("alice");
-            h.remember(&acme, &c);
-            if i % 2 == 0 {
-                h.take(&acme, &alice, c.assignment.id);
-            }
-            assert!(h.claims.len() <= HANDED_MAX && h.order.len() <= 2 * HANDED_MAX + 1);
-        }
-        assert!(h.take(&acme, &alice, first.assignment.id).is_none(), "the oldest entry was evicted");
-    }
 }

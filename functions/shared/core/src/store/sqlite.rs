@@ -11,6 +11,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_types::{
@@ -27,6 +28,7 @@ use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::handed::HandedLeases;
 use super::sqlite_group::GroupWriter;
 use super::{
     LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
@@ -44,6 +46,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// Claims and submits: group commit on the writer connection (see sqlite_group.rs).
     group: GroupWriter,
+    /// Leases handed out by this process: their submit skips the context read (store/handed.rs).
+    handed: Arc<HandedLeases>,
 }
 
 /// How hard SQLite syncs to disk.
@@ -82,7 +86,7 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await?;
         let group = GroupWriter::start(writer.clone());
-        Ok(Self { writer, readers, group })
+        Ok(Self { writer, readers, group, handed: Arc::default() })
     }
 
     /// Parses `sqlite://path` (or a bare path).
@@ -139,9 +143,26 @@ fn schema_col(r: &SqliteRow, col: &str) -> Result<LabelSchema> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored schema: {e}")))
 }
 
-const QUEUE_SQL: &str = "SELECT q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state,
-    q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema
-    FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version";
+macro_rules! queue_select {
+    ($($extra:literal)?) => {
+        concat!(
+            "SELECT q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state,
+             q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema",
+            $($extra,)?
+            " FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version"
+        )
+    };
+}
+
+const QUEUE_SQL: &str = queue_select!();
+
+/// The claim's first read: the queue, its schema and the labeler's lease in it, if any (at most one:
+/// assignments_one_live_lease_idx).
+const CLAIM_QUEUE_SQL: &str = concat!(
+    queue_select!(", la.id AS live_id, la.version AS live_version, la.expires_at AS live_expires_at"),
+    " LEFT JOIN assignments la ON la.queue_id = q.id AND la.labeler = ?1 AND la.state = 'leased'
+     WHERE q.id = ?2 AND q.tenant_id = ?3"
+);
 
 fn queue_from(r: &SqliteRow) -> Result<Queue> {
     Ok(Queue {
@@ -426,14 +447,19 @@ async fn try_claim(
     cursor: Option<(i64, i64, String)>,
 ) -> Result<Option<Claim>> {
     // Built at compile time: the statement text is the same on every claim (sqlx caches its preparation).
+    // One statement finds the candidate and takes its slot (one hand-off to SQLite's thread, not two).
     macro_rules! candidate {
         ($after_cursor:literal) => {
             concat!(
-                "SELECT s.id, s.rank, s.order_key, s.external_id, s.payload, s.priority FROM samples s
-                 WHERE s.queue_id = ? AND s.open_slots > 0
-                   AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = s.id AND x.labeler = ?)",
+                "UPDATE samples SET open_slots = open_slots - 1
+                 WHERE id = (SELECT s.id FROM samples s
+                             WHERE s.queue_id = ? AND s.open_slots > 0
+                               AND NOT EXISTS (SELECT 1 FROM assignments x
+                                               WHERE x.sample_id = s.id AND x.labeler = ?)",
                 $after_cursor,
-                " ORDER BY s.rank, s.order_key, s.id LIMIT 1"
+                "            ORDER BY s.rank, s.order_key, s.id LIMIT 1)
+                   AND open_slots > 0
+                 RETURNING id, rank, order_key, external_id, payload, priority"
             )
         };
     }
@@ -459,10 +485,6 @@ async fn try_claim(
     let key: i64 = row.try_get("order_key")?;
     let now = now_ms();
     let id = new_id();
-    sqlx::query("UPDATE samples SET open_slots = open_slots - 1 WHERE id = ? AND open_slots > 0")
-        .bind(&sample_id)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(
         "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
                                   expires_at)
@@ -529,22 +551,22 @@ async fn claim_in(
     labeler: &Subject,
     queue: Uuid,
 ) -> Result<Option<Claim>> {
-    let q = load_queue(tx, t, queue).await?;
-    let live = sqlx::query(
-        "SELECT id, version, expires_at FROM assignments WHERE queue_id = ? AND labeler = ? AND state = 'leased'",
-    )
-    .bind(queue.to_string())
-    .bind(labeler.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(r) = live {
-        let id = uid(&r, "id")?;
-        let expires: i64 = r.try_get("expires_at")?;
+    let row = sqlx::query(CLAIM_QUEUE_SQL)
+        .bind(labeler.as_str())
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(Error::NotFound("queue"))?;
+    let q = queue_from(&row)?;
+    if let Some(live) = row.try_get::<Option<String>, _>("live_id")? {
+        let id = Uuid::parse_str(&live).map_err(anyhow::Error::from)?;
+        let expires: i64 = row.try_get("live_expires_at")?;
         let now = now_ms();
         if expires > now {
             return Ok(Some(load_claim(tx, t, id, Some(labeler)).await?));
         }
-        let version: i32 = r.try_get("version")?;
+        let version: i32 = row.try_get("live_version")?;
         let changed = sqlx::query(
             "UPDATE assignments SET state = 'expired', version = version + 1, finished_at = ?
              WHERE id = ? AND version = ? AND state = 'leased' AND expires_at < ?",
@@ -605,7 +627,7 @@ async fn claim_in(
 }
 
 /// The submit's write, on the writer's turn: compare-and-set on the assignment (a lease still `leased`, even
-/// past its expiry while not reclaimed), then the label, the sample's counter and the lineage.
+/// past its expiry while not reclaimed), then the label.
 async fn submit_in(
     tx: &mut SqliteConnection,
     t: &TenantId,
@@ -652,10 +674,6 @@ async fn submit_in(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE samples SET submitted_count = submitted_count + 1 WHERE id = ?")
-        .bind(ctx.sample.id.to_string())
-        .execute(&mut *tx)
-        .await?;
     Ok(Submitted::Created(Label {
         id,
         queue_id: ctx.assignment.queue_id,
@@ -818,7 +836,8 @@ impl Store for SqliteStore {
         let qid = id.to_string();
         let row = sqlx::query(
             "SELECT
-               (SELECT count(*) FROM samples WHERE queue_id = ?1 AND submitted_count >= ?2) AS completed,
+               (SELECT count(*) FROM (SELECT 1 FROM labels WHERE queue_id = ?1 GROUP BY sample_id
+                                      HAVING count(*) >= ?2)) AS completed,
                (SELECT count(*) FROM labels WHERE queue_id = ?1) AS submitted,
                (SELECT count(*) FROM assignments WHERE queue_id = ?1 AND state = 'leased' AND expires_at >= ?3)
                  AS leased,
@@ -830,12 +849,18 @@ impl Store for SqliteStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
+        // as on Postgres (migrations/0008): labels, live leases and finished assignments by their indexes
         let per = sqlx::query(
-            "SELECT labeler,
-                    sum(state = 'submitted') AS submitted,
-                    sum(state = 'leased') AS leased,
-                    sum(state = 'released') AS released
-             FROM assignments WHERE queue_id = ? GROUP BY labeler ORDER BY labeler LIMIT 10000",
+            "SELECT labeler, sum(submitted) AS submitted, sum(leased) AS leased, sum(released) AS released
+             FROM (SELECT labeler, count(*) AS submitted, 0 AS leased, 0 AS released
+                   FROM labels WHERE queue_id = ?1 GROUP BY labeler
+                   UNION ALL
+                   SELECT labeler, 0, count(*), 0
+                   FROM assignments WHERE queue_id = ?1 AND state = 'leased' GROUP BY labeler
+                   UNION ALL
+                   SELECT labeler, 0, 0, sum(state = 'released')
+                   FROM assignments WHERE queue_id = ?1 AND state IN ('released', 'expired') GROUP BY labeler)
+             GROUP BY labeler ORDER BY labeler LIMIT 10000",
         )
         .bind(&qid)
         .fetch_all(&mut *tx)
@@ -934,8 +959,15 @@ impl Store for SqliteStore {
     }
 
     async fn claim(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let (t, labeler) = (t.clone(), labeler.clone());
-        self.group.write(move |conn| Box::pin(async move { claim_in(conn, &t, &labeler, queue).await })).await
+        let (tenant, who) = (t.clone(), labeler.clone());
+        let out = self
+            .group
+            .write(move |conn| Box::pin(async move { claim_in(conn, &tenant, &who, queue).await }))
+            .await?;
+        if let Some(c) = &out {
+            self.handed.remember(t, c);
+        }
+        Ok(out)
     }
 
     async fn get_assignment(&self, t: &TenantId, id: Uuid, labeler: Option<&Subject>) -> Result<Claim> {
@@ -1008,6 +1040,17 @@ impl Store for SqliteStore {
         payload: &Value,
         validate: LabelValidator<'_>,
     ) -> Result<Submitted> {
+        // A lease this process handed out: validate against what the claim returned, then the write alone.
+        // (An invalid payload takes the full path: if a label is already there, that answer comes first.)
+        if let Some(c) = self.handed.take(t, labeler, assignment)
+            && validate(&c.schema, &c.sample.payload, payload).is_empty()
+        {
+            let (t, labeler, payload) = (t.clone(), labeler.clone(), payload.clone());
+            return self
+                .group
+                .write(move |conn| Box::pin(async move { submit_in(conn, &t, &labeler, &c, payload).await }))
+                .await;
+        }
         // Read and validate beside the writer: an assignment's sample and schema version never change.
         let (ctx, existing) = {
             let mut conn = self.readers.acquire().await?;

@@ -559,8 +559,8 @@ async fn claim_in(
         .await?
         .ok_or(Error::NotFound("queue"))?;
     let q = queue_from(&row)?;
-    if let Some(live) = row.try_get::<Option<String>, _>("live_id")? {
-        let id = Uuid::parse_str(&live).map_err(anyhow::Error::from)?;
+    if row.try_get::<Option<String>, _>("live_id")?.is_some() {
+        let id = uid(&row, "live_id")?;
         let expires: i64 = row.try_get("live_expires_at")?;
         let now = now_ms();
         if expires > now {

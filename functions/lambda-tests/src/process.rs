@@ -233,12 +233,17 @@ impl Function {
     /// Prints (past the test harness's capture, so it shows in CI logs) and, when `ANVIL_LAMBDA_REPORT` names
     /// a file, appends one line: the binary's size, stripped, and the start-up time.
     pub fn report(&self) -> anyhow::Result<()> {
+        self.report_as(&self.name)
+    }
+
+    /// As [`report`](Self::report), under another name (one function measured in two situations).
+    pub fn report_as(&self, name: &str) -> anyhow::Result<()> {
         let (built, stripped) = sizes(&self.binary)?;
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         let stripped = stripped.map_or("n/a".to_string(), |s| format!("{:.1} MiB", mib(s)));
         let line = format!(
             "lambda {:<12} binary {:>6.1} MiB as built, {:>9} stripped; process start -> first answer {:>5} ms  ({})\n",
-            self.name,
+            name,
             mib(built),
             stripped,
             self.startup.as_millis(),

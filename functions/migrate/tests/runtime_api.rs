@@ -14,6 +14,24 @@ fn migrate() -> std::path::PathBuf {
     binary("migrate", env!("CARGO_BIN_EXE_migrate"))
 }
 
+/// A new `migrate` process on `database_url` whose first event is the custom resource request in `file`,
+/// once CloudFormation has heard SUCCESS for it (as `tag` on the emulator's response URL).
+async fn start_succeeding(database_url: &str, file: &str, tag: &str) -> (Function, serde_json::Value) {
+    let (f, first) = Function::builder("migrate", migrate())
+        .env("DATABASE_URL", database_url)
+        .start_with(|api| fixture(DIR, file, &[("RESPONSE_URL", &api.cfn_response_url(tag))]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(first.outcome, Outcome::Response(ref v) if v["status"] == "SUCCESS"),
+        "{:?}",
+        first.outcome
+    );
+    let told = f.runtime_api().cfn_response(tag, WAIT).await.unwrap();
+    assert_eq!(told["Status"], "SUCCESS", "{told}");
+    (f, told)
+}
+
 #[tokio::test]
 async fn a_stack_create_migrates_an_empty_database_and_update_and_delete_keep_it() {
     // Arrange: an empty database
@@ -21,22 +39,9 @@ async fn a_stack_create_migrates_an_empty_database_and_update_and_delete_keep_it
     assert!(env.tables().await.unwrap().is_empty());
 
     // Act: CloudFormation's Create
-    let (mut f, first) = Function::builder("migrate", migrate())
-        .env("DATABASE_URL", env.database_url.clone())
-        .start_with(|api| {
-            fixture(DIR, "custom-resource-create.json", &[("RESPONSE_URL", &api.cfn_response_url("create"))])
-        })
-        .await
-        .unwrap();
+    let (mut f, told) = start_succeeding(&env.database_url, "custom-resource-create.json", "create").await;
 
     // Assert: CloudFormation was told SUCCESS, and the schema is there
-    assert!(
-        matches!(first.outcome, Outcome::Response(ref v) if v["status"] == "SUCCESS"),
-        "{:?}",
-        first.outcome
-    );
-    let told = f.runtime_api().cfn_response("create", WAIT).await.unwrap();
-    assert_eq!(told["Status"], "SUCCESS", "{told}");
     assert_eq!(told["PhysicalResourceId"], "anvil-database-migrations");
     assert_eq!(told["RequestId"], "7bfe5a14-5a86-4e43-9c55-5b8f0c1e2a01");
     assert!(told["Data"]["LatestVersion"].as_str().unwrap().parse::<i64>().unwrap() >= 1);
@@ -63,8 +68,15 @@ async fn a_stack_create_migrates_an_empty_database_and_update_and_delete_keep_it
         other => panic!("{other:?}"),
     }
 
-    f.report().unwrap();
+    // the first deploy: start-up plus every migration on an empty database
+    f.report_as("migrate/new").unwrap();
     drop(f);
+
+    // every later deploy: a new process (a new function version) whose Update finds the schema up to date
+    let (again, _) = start_succeeding(&env.database_url, "custom-resource-update.json", "again").await;
+    assert_eq!(env.tables().await.unwrap(), tables);
+    again.report().unwrap();
+    drop(again);
     env.close().await.unwrap();
 }
 

@@ -314,8 +314,9 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
 //   decision read (queue, the labeler's live lease, its cursor) as one statement, then the claim statement
 //   from a position (cursor, then claim start, then front, then reclaim + front), with sorts, bitmap scans
 //   and sequential scans off so that even a table without statistics yet is walked through
-//   samples_claimable_idx. The submit is two: the
-//   context that validation needs (`anvil_submit_context`), then the compare-and-set write (`anvil_submit`).
+//   samples_claimable_idx (migrations/0008 restates it). The submit of a lease this process handed out is one
+//   round trip, the compare-and-set write (`anvil_submit`), validated against what the claim returned
+//   (`store/handed.rs`); any other submit first reads what validation needs (`anvil_submit_context`).
 
 /// Maps a row of `anvil_claim` / `anvil_submit_context` (assignment, sample, schema columns) to a claim.
 fn claim_from(row: &PgRow) -> Result<Claim> {

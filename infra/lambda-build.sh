@@ -43,11 +43,21 @@ fi
 # the kernel (getrandom) alone, as ring and OpenSSL do.
 export AWS_LC_SYS_NO_JITTER_ENTROPY=1
 
-bins=()
-for f in "${FUNCTIONS[@]}"; do bins+=(--bin "$f"); done
-echo "==> cargo lambda build --profile lambda ${arch[*]:-(x86_64)} ${FUNCTIONS[*]}" >&2
+# Two cargo invocations: the HTTP functions, then the job functions. Cargo unites the features of every
+# package one invocation builds, so building them together would compile anvil-lambda's `http` feature (and
+# anvil-api, axum) into the worker and migrate functions too; built apart, each gets only what it asks for,
+# as `sam build` (one function per invocation) gives them.
+HTTP_FUNCTIONS=(assignments labels health queues exports)
+JOB_FUNCTIONS=(migrate worker)
 start=$(date +%s)
-nice -n 10 cargo lambda build --profile lambda --locked "${arch[@]}" "${bins[@]}"
+for group in HTTP_FUNCTIONS JOB_FUNCTIONS; do
+    declare -n members="$group"
+    bins=()
+    for f in "${members[@]}"; do bins+=(--bin "$f"); done
+    echo "==> cargo lambda build --profile lambda ${arch[*]:-(x86_64)} ${members[*]}" >&2
+    nice -n 10 cargo lambda build --profile lambda --locked "${arch[@]}" "${bins[@]}"
+    unset -n members
+done
 echo "==> built in $(($(date +%s) - start)) s" >&2
 
 out="${CARGO_TARGET_DIR:-target}/lambda"

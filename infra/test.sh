@@ -11,6 +11,12 @@ ensure_postgres
 ensure_python_tools
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
+log "vendored code = registry release + its patch"
+bash functions/shared/patches/vendor-sqlx-core.sh --check
+
+log "dependency boundaries (what each binary links, anvil-core's features)"
+bash infra/tests/boundaries.sh
+
 log "cargo test --workspace"
 cargo test --workspace --locked
 

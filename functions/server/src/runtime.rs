@@ -1,94 +1,32 @@
-//! Process wiring for `anvil`: tracing, store and keys from `Config`, the server with graceful shutdown,
-//! and the background lease reaper.
+//! Process wiring for `anvil`: the parts from `Config` (through the composition root, `anvil_core::compose`),
+//! the keys, the server with graceful shutdown, the in-process job pollers and the background lease reaper.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_api::{AppState, Limits};
 use anvil_core::auth::JwtVerifier;
+use anvil_core::compose::{self, Database, Migrations, Parts};
 use anvil_core::config::Config;
-use anvil_core::files::{ensure_data_dir, read_or_create_secret, write_private};
-use anvil_core::health::{BlobProbe, Probe, StoreProbe};
-use anvil_core::jobs::{self, Worker};
-use anvil_core::service::{Anvil, Background};
+use anvil_core::files::{ensure_data_dir, read_or_create_secret};
+use anvil_core::jobs;
 use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
-use anvil_core::store::TaskStore;
-use anvil_core::store::postgres::{self, PgStore};
-use anvil_core::store::sqlite::{Durability, SqliteStore};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 
-enum Backend {
-    Postgres(String),
-    Sqlite(PathBuf),
-}
-
-/// `DATABASE_URL` picks the store; without it, the embedded SQLite file in the data directory.
-fn backend(cfg: &Config) -> anyhow::Result<Backend> {
-    match cfg.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
-            Ok(Backend::Postgres(u.into()))
-        }
-        Some(u) if u.starts_with("sqlite:") => Ok(Backend::Sqlite(SqliteStore::path_from_url(u)?)),
-        Some(_) => anyhow::bail!("DATABASE_URL must start with postgres://, postgresql:// or sqlite://"),
-        None => {
-            ensure_data_dir(&cfg.data_dir)?;
-            let db = cfg.data_dir.join("anvil.db");
-            if !db.exists() {
-                // SQLite gives its -wal and -shm files the permissions of the database file.
-                write_private(&db, b"")?;
-            }
-            Ok(Backend::Sqlite(db))
-        }
-    }
-}
-
-fn durability(cfg: &Config) -> anyhow::Result<Durability> {
-    match cfg.sqlite_synchronous.to_ascii_lowercase().as_str() {
-        "full" => Ok(Durability::Full),
-        "normal" => Ok(Durability::Normal),
-        other => anyhow::bail!("ANVIL_SQLITE_SYNCHRONOUS must be `full` or `normal`, not `{other}`"),
-    }
-}
-
+/// `anvil migrate`: the store's migrations, as the connecting user.
 pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
-    match backend(cfg)? {
-        Backend::Postgres(url) => postgres::migrate(&url).await.context("migrating Postgres")?,
-        Backend::Sqlite(path) => {
-            SqliteStore::open(&path, durability(cfg)?)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?;
-        }
-    }
+    Database::from_config(cfg)?.migrate(cfg).await?;
     tracing::info!("migrations applied");
     Ok(())
 }
 
-async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn TaskStore>)> {
-    match backend(cfg)? {
-        Backend::Postgres(url) => {
-            postgres::migrate(&url).await.context("migrating Postgres")?;
-            let opts: sqlx::postgres::PgConnectOptions =
-                url.parse().context("DATABASE_URL does not parse")?;
-            let pool = postgres::app_pool(
-                opts,
-                cfg.db_max_connections,
-                Duration::from_secs(cfg.db_acquire_timeout_secs.max(1)),
-            );
-            let store = Arc::new(PgStore::new(pool));
-            Ok((store.clone(), store))
-        }
-        Backend::Sqlite(path) => {
-            let store = SqliteStore::open(&path, durability(cfg)?)
-                .await
-                .with_context(|| format!("opening {}", path.display()))?;
-            tracing::info!(path = %path.display(), "embedded SQLite store");
-            let store = Arc::new(store);
-            Ok((store.clone(), store))
-        }
-    }
+/// The store (migrated) and the background ports, from the configuration: the composition root's.
+async fn open_parts(cfg: &Config) -> anyhow::Result<Parts> {
+    let db = Database::from_config(cfg)?;
+    let aws = compose::aws_config(cfg).await?;
+    Parts::open(cfg, &db, Migrations::Run, &public_url(cfg), aws.as_ref()).await
 }
 
 /// The JWT verifier: configured keys (or the OpenID provider's, from its discovery document), or the data
@@ -120,16 +58,13 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
         Some(o) => crate::oidc::discover(&cfg, o).await?,
         None => crate::oidc::Discovered::default(),
     };
-    let (store, tasks) = open_store(&cfg).await?;
+    let parts = open_parts(&cfg).await?;
+    let store = parts.stores.store.clone();
     let jwt = verifier(&cfg, discovered.jwks_uri.clone()).await?;
-    let public = public_url(&cfg);
-    let background = Background::from_config(&cfg, tasks.clone(), &public).await?;
-    let anvil = Anvil::new(store.clone(), jwt.clone()).with_background(background.clone());
-    let probes: Vec<Arc<dyn Probe>> =
-        vec![Arc::new(StoreProbe(store.clone())), Arc::new(BlobProbe(background.blobs.clone()))];
+    let anvil = parts.anvil(jwt.clone());
     let state = AppState {
         anvil: anvil.clone(),
-        probes: Arc::new(probes),
+        probes: Arc::new(parts.probes()),
         limits: Limits { max_body_bytes: cfg.max_body_bytes, request_timeout: cfg.request_timeout() },
     };
     let listener =
@@ -140,7 +75,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     }
     let reaper = tokio::spawn(reap_expired_leases(store.clone()));
     let (stop_workers, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = Worker { store: store.clone(), tasks: tasks.clone(), blobs: background.blobs.clone() };
+    let worker = parts.worker();
     let visibility = Duration::from_secs(cfg.job_visibility_secs.max(2));
     let pollers: Vec<_> = (0..cfg.workers)
         .map(|_| tokio::spawn(jobs::poll(worker.clone(), visibility, stop_rx.clone())))
@@ -148,7 +83,7 @@ pub async fn serve(cfg: Config, demo: bool) -> anyhow::Result<()> {
     if cfg.workers > 0 {
         tracing::info!(workers = cfg.workers, "in-process job workers started");
     }
-    let sweeper = background.dispatcher.clone().map(|d| tokio::spawn(sweep_outbox(d)));
+    let sweeper = parts.background.dispatcher.clone().map(|d| tokio::spawn(sweep_outbox(d)));
     let spa_dir = cfg.spa_dir.clone().or_else(|| {
         let d = std::path::PathBuf::from("spa/dist");
         d.join("index.html").exists().then_some(d)
@@ -225,10 +160,7 @@ fn public_url(cfg: &Config) -> String {
 /// `anvil worker`: polls the job table until SIGTERM/SIGINT, then finishes the job in hand.
 pub async fn worker(cfg: Config) -> anyhow::Result<()> {
     cfg.check_air_gap()?;
-    let (store, tasks) = open_store(&cfg).await?;
-    let public = public_url(&cfg);
-    let bg = Background::from_config(&cfg, tasks.clone(), &public).await?;
-    let worker = Worker { store, tasks, blobs: bg.blobs };
+    let worker = open_parts(&cfg).await?.worker();
     let (stop, rx) = tokio::sync::watch::channel(false);
     let n = cfg.workers.max(1);
     let visibility = Duration::from_secs(cfg.job_visibility_secs.max(2));

@@ -6,10 +6,15 @@
 //! - [`store`]: the persistence port and its adapters (Postgres; SQLite for the embedded default).
 //! - [`service`]: the use cases, called by the HTTP handlers.
 //! - [`config`]: the one configuration struct, parsed from the environment.
+//! - [`compose`]: the composition root: `Config` -> store, blob store, job dispatcher, job runner, services
+//!   (present with the `postgres` or `sqlite` feature).
 
 pub mod auth;
 pub mod blob;
+#[cfg(feature = "aws")]
 pub mod blob_s3;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub mod compose;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -18,6 +23,7 @@ pub mod health;
 pub mod jobs;
 pub mod schema;
 pub mod service;
+#[cfg(feature = "aws")]
 pub mod sqs;
 pub mod store;
 pub mod telemetry;

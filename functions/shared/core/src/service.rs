@@ -14,13 +14,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
-use crate::blob::{BlobStore, FsBlobStore, UrlSigner};
-use crate::blob_s3::S3BlobStore;
-use crate::config::Config;
+use crate::blob::{BlobStore, FsBlobStore};
 use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
-use crate::files::{ensure_data_dir, read_or_create_secret};
 use crate::schema::validate_label;
+#[cfg(feature = "aws")]
 use crate::sqs::SqsDispatcher;
 use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
 
@@ -45,100 +43,30 @@ pub struct Background {
     /// Lifetime of an import's upload URL.
     pub upload_ttl: Duration,
     /// Hands new jobs to SQS right after they are committed (AWS shape); `None` where workers poll.
-    pub dispatcher: Option<SqsDispatcher>,
+    pub dispatcher: Option<Dispatcher>,
 }
 
+/// What hands committed jobs to SQS: the SQS dispatcher, or, in a build without the `aws` feature, a type
+/// with no values (the field stays, so code that builds a [`Background`] compiles with or without it).
+#[cfg(feature = "aws")]
+pub type Dispatcher = SqsDispatcher;
+/// What hands committed jobs to SQS (this build has no AWS support: no value exists).
+#[cfg(not(feature = "aws"))]
+#[derive(Debug, Clone)]
+pub enum Dispatcher {}
+
 impl Background {
-    /// The ports of background work as configured; `anvil` and the Lambda functions both build it here, once
-    /// per process. Blobs: S3 when `ANVIL_S3_BUCKET` is set (with the S3-compatible endpoint, path-style and
-    /// region settings), else the local directory `<data dir>/blobs`, whose links are signed for `public_url`.
-    /// Jobs: handed to SQS when `ANVIL_SQS_QUEUE_URL` is set, else left in the job table for the pollers.
-    /// The AWS configuration (region, credential chain, the system's CA certificates) is loaded only when S3
-    /// or SQS is configured; building the clients opens no connection: the first request does.
-    pub async fn from_config(
-        cfg: &Config,
-        tasks: Arc<dyn TaskStore>,
-        public_url: &str,
-    ) -> anyhow::Result<Self> {
-        let aws = match Self::needs_aws(cfg) {
-            true => {
-                // The configured region goes into the loader itself: left to the default chain, the region
-                // is looked up on the instance-metadata endpoint (never acceptable on an air-gapped site).
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-                if let Some(r) = cfg.s3_region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-                    loader = loader.region(aws_config::Region::new(r.to_string()));
-                }
-                Some(loader.load().await)
-            }
-            false => None,
-        };
-        Self::with_aws(cfg, tasks, public_url, aws.as_ref())
-    }
-
-    /// Whether the configuration names S3 or SQS (and so needs an AWS configuration).
-    pub fn needs_aws(cfg: &Config) -> bool {
-        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-        set(&cfg.s3_bucket) || set(&cfg.sqs_queue_url)
-    }
-
-    /// As [`from_config`](Self::from_config), with an AWS configuration the caller loaded (one load serves
-    /// S3, SQS and anything else the process calls; a Lambda function brings its own HTTP client).
-    pub fn with_aws(
-        cfg: &Config,
-        tasks: Arc<dyn TaskStore>,
-        public_url: &str,
-        aws: Option<&aws_config::SdkConfig>,
-    ) -> anyhow::Result<Self> {
-        let bucket = cfg.s3_bucket.as_deref().map(str::trim).filter(|b| !b.is_empty());
-        let queue_url = cfg.sqs_queue_url.as_deref().map(str::trim).filter(|u| !u.is_empty());
-        if (bucket.is_some() || queue_url.is_some()) && aws.is_none() {
-            anyhow::bail!("ANVIL_S3_BUCKET / ANVIL_SQS_QUEUE_URL need an AWS configuration");
-        }
-        let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match (bucket, aws) {
-            (Some(bucket), Some(aws)) => {
-                let s3 = S3BlobStore::from_sdk_config(
-                    aws,
-                    bucket,
-                    cfg.s3_endpoint.as_deref().filter(|e| !e.is_empty()),
-                    cfg.s3_path_style,
-                    cfg.s3_region.as_deref().filter(|r| !r.is_empty()),
-                );
-                tracing::info!(bucket, "blob store: S3");
-                (Arc::new(s3), None)
-            }
-            _ => {
-                ensure_data_dir(&cfg.data_dir)?;
-                let secret = read_or_create_secret(&cfg.data_dir.join("blob-secret"))?;
-                let fs = FsBlobStore::new(
-                    cfg.data_dir.join("blobs"),
-                    UrlSigner::new(secret, public_url.trim_end_matches('/')),
-                )?;
-                tracing::info!(dir = %cfg.data_dir.join("blobs").display(), "blob store: local directory");
-                (Arc::new(fs.clone()), Some(fs))
-            }
-        };
-        let dispatcher = match (queue_url, aws) {
-            (Some(url), Some(aws)) => {
-                Some(SqsDispatcher::new(aws_sdk_sqs::Client::new(aws), url, tasks.clone()))
-            }
-            _ => None,
-        };
-        Ok(Self {
-            tasks,
-            blobs,
-            local,
-            download_ttl: Duration::from_secs(cfg.export_url_ttl_secs.clamp(60, MAX_URL_TTL.as_secs())),
-            upload_ttl: Duration::from_secs(3600),
-            dispatcher,
-        })
-    }
-
     /// Best effort: a job not sent now is sent by the periodic sweep.
     async fn dispatch(&self) {
+        #[cfg(feature = "aws")]
         if let Some(d) = &self.dispatcher
             && let Err(e) = d.dispatch_once(10).await
         {
             tracing::warn!(error = %e, "could not hand the job to SQS now; the sweep will");
+        }
+        #[cfg(not(feature = "aws"))]
+        if let Some(d) = &self.dispatcher {
+            match *d {}
         }
     }
 }

@@ -4,6 +4,10 @@
 //! [`app_state`] (Postgres pool, JWT verifier, probes: built once per cold start, never per request), then
 //! `lambda_http::run(anvil_api::group_app(group, state))`. The same handlers run in `anvil serve`; nothing here
 //! knows about Lambda request context. The worker function builds [`jobs`] instead (no JWT key, no router).
+//! The store and the background ports come from the composition root (`anvil_core::compose`), as in `anvil`.
+//!
+//! Features: `http` (the HTTP functions: [`app_state`], anvil-api) and `jobs` (S3 and SQS: the worker, and the
+//! HTTP groups that create exports and imports). The migrate function takes neither.
 //!
 //! - [`aws`]: the AWS configuration (one load per cold start, only when the function calls AWS; the
 //!   root certificates compiled in).
@@ -13,24 +17,29 @@
 
 pub mod aws;
 pub mod db;
+#[cfg(feature = "http")]
+mod http;
 pub mod secrets;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anvil_api::{AppState, Limits, RouteGroup};
-use anvil_core::auth::{JwtVerifier, KeyConfig, Secret, random_secret};
+use anvil_core::auth::{JwtVerifier, KeyConfig};
+#[cfg(feature = "jobs")]
+use anvil_core::compose::Parts;
+use anvil_core::compose::{Database, Migrations, Stores};
 use anvil_core::config::Config;
-use anvil_core::health::{Probe, StoreProbe};
+#[cfg(feature = "jobs")]
 use anvil_core::jobs::Worker;
-use anvil_core::service::{Anvil, Background};
+#[cfg(feature = "jobs")]
 use anvil_core::sqs::SqsDispatcher;
 use anvil_core::store::Store;
-use anvil_core::store::postgres::{PgStore, app_pool};
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 pub use db::DatabaseUrl;
+#[cfg(feature = "http")]
+pub use http::{app_state, needs_background};
 pub use secrets::Secrets;
 
 /// A Lambda function's settings: Anvil's [`Config`] plus where the AWS-only secrets live. Read from the
@@ -134,17 +143,17 @@ pub fn init() -> anyhow::Result<LambdaConfig> {
 }
 
 /// Whether a secret lives in Secrets Manager.
-fn has_secret_arns(cfg: &LambdaConfig) -> bool {
+pub(crate) fn has_secret_arns(cfg: &LambdaConfig) -> bool {
     cfg.db_secret_arn.is_some() || cfg.jwt_secret_arn.is_some()
 }
 
 /// The AWS configuration, loaded only when something needs it.
-async fn aws_config_if(needed: bool) -> anyhow::Result<Option<aws_config::SdkConfig>> {
+pub(crate) async fn aws_config_if(needed: bool) -> anyhow::Result<Option<aws_config::SdkConfig>> {
     Ok(if needed { Some(aws::sdk_config().await?) } else { None })
 }
 
 /// The Secrets Manager client, built only when a secret ARN is configured.
-fn secrets_client(cfg: &LambdaConfig, aws: Option<&aws_config::SdkConfig>) -> Option<Secrets> {
+pub(crate) fn secrets_client(cfg: &LambdaConfig, aws: Option<&aws_config::SdkConfig>) -> Option<Secrets> {
     aws.filter(|_| has_secret_arns(cfg)).map(Secrets::new)
 }
 
@@ -182,76 +191,11 @@ fn has_keys(k: &KeyConfig) -> bool {
     k.hs256_secret.is_some() || !k.public_key_pems.is_empty() || k.jwks_json.is_some() || k.jwks_url.is_some()
 }
 
-/// Everything an HTTP function's router needs, built once per cold start: secrets (both fetched at once),
-/// the Postgres pool (running as the application role, one connection opened now while init has the CPU),
-/// the JWT verifier, the readiness probes, and for the groups that create exports and imports
-/// ([`needs_background`]) the S3 blob store and the SQS dispatcher. Migrations are not run here: the `migrate`
-/// function does that before the functions take traffic, as the database owner.
-///
-/// The health group authenticates nobody, so its function reads no JWT key (the template grants it none, and
-/// it never fetches a JWKS at init): it gets a throwaway random key that verifies no token.
-pub async fn app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
-    logged(build_app_state(cfg, group).await)
-}
-
-/// Whether a route group's handlers need the blob store and the job queue: exports, and the queues group,
-/// which serves imports and the operations summary.
-pub fn needs_background(group: RouteGroup) -> bool {
-    matches!(group, RouteGroup::Exports | RouteGroup::Queues)
-}
-
-async fn build_app_state(cfg: &LambdaConfig, group: RouteGroup) -> anyhow::Result<AppState> {
-    let background = needs_background(group);
-    if background {
-        check_background(cfg)?;
-    }
-    // One AWS configuration for Secrets Manager, S3 and SQS; none at all for a function that calls no AWS.
-    // Loading it reads only the environment (and the absent profile files).
-    let aws = aws_config_if(background || has_secret_arns(cfg)).await?;
-    let secrets = secrets_client(cfg, aws.as_ref());
-    // Two independent chains at once: the database (its secret, then the first connection) and the JWT keys
-    // (their secret, or the identity provider's JWKS).
-    let database = async {
-        let url = db::resolve(cfg, secrets.as_ref()).await?;
-        let store = pg_store(cfg, &url)?;
-        warm(store.as_ref()).await;
-        Ok::<_, anyhow::Error>(store)
-    };
-    let jwt = async {
-        if group == RouteGroup::Health {
-            let keys =
-                KeyConfig { hs256_secret: Some(Secret::new(random_secret()?)), ..KeyConfig::default() };
-            Ok(Arc::new(JwtVerifier::new(cfg.core.auth_settings(), keys)?))
-        } else {
-            jwt_verifier(cfg, secrets.as_ref()).await
-        }
-    };
-    let (store, jwt) = tokio::try_join!(database, jwt)?;
-    // S3 and SQS clients: no connection of their own until the first request.
-    let background = match background {
-        true => Some(Background::with_aws(&cfg.core, store.clone(), "", aws.as_ref())?),
-        false => None,
-    };
-    let store: Arc<dyn Store> = store;
-    let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
-    let mut anvil = Anvil::new(store, jwt);
-    if let Some(bg) = background {
-        anvil = anvil.with_background(bg);
-    }
-    Ok(AppState {
-        anvil,
-        probes: Arc::new(probes),
-        limits: Limits {
-            max_body_bytes: cfg.core.max_body_bytes,
-            request_timeout: cfg.core.request_timeout(),
-        },
-    })
-}
-
 /// A function that creates exports or runs jobs keeps its files in S3 and hands its jobs to SQS: it has no
 /// disk that outlives the instance and no poller. Refused at init, naming the variable, rather than at the
 /// first export.
-fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
+#[cfg(feature = "jobs")]
+pub(crate) fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
     let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
     anyhow::ensure!(
         set(&cfg.core.s3_bucket),
@@ -264,22 +208,17 @@ fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Postgres store over a pool that runs as the application role. No connection is opened here.
-fn pg_store(cfg: &LambdaConfig, url: &DatabaseUrl) -> anyhow::Result<Arc<PgStore>> {
-    let opts: sqlx::postgres::PgConnectOptions =
-        url.expose().parse().context("the database URL does not parse")?;
-    let pool = app_pool(
-        opts,
-        cfg.core.db_max_connections.max(1),
-        Duration::from_secs(cfg.core.db_acquire_timeout_secs.max(1)),
-    );
-    Ok(Arc::new(PgStore::new(pool)))
+/// The Postgres store over a pool that runs as the application role (the composition root's), with the
+/// function's pool settings. No connection is opened here; migrations are the `migrate` function's.
+pub async fn pg_store(cfg: &LambdaConfig, url: &DatabaseUrl) -> anyhow::Result<Stores> {
+    let db = Database::postgres(url.expose())?;
+    Stores::open(&cfg.core, &db, Migrations::Skip).await
 }
 
 /// Opens one connection during init (Lambda gives init a full CPU and does not bill the first 10 s the same
 /// way); a database that is down now is reported, not fatal: /health/ready says so per request, and a job
 /// fails and comes back.
-async fn warm(store: &PgStore) {
+pub async fn warm(store: &dyn Store) {
     match tokio::time::timeout(Duration::from_secs(3), store.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "database not reachable at init"),
@@ -289,6 +228,7 @@ async fn warm(store: &PgStore) {
 
 /// What the worker function needs, built once per cold start: the job runner (Postgres, S3) and the SQS
 /// dispatcher of the outbox sweep.
+#[cfg(feature = "jobs")]
 #[derive(Clone)]
 pub struct Jobs {
     pub worker: Worker,
@@ -296,23 +236,24 @@ pub struct Jobs {
 }
 
 /// The worker function's state: the database (URL or secret), S3 and SQS from the environment; no JWT key.
+#[cfg(feature = "jobs")]
 pub async fn jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
     logged(build_jobs(cfg).await)
 }
 
+#[cfg(feature = "jobs")]
 async fn build_jobs(cfg: &LambdaConfig) -> anyhow::Result<Jobs> {
     check_background(cfg)?;
     let aws = aws::sdk_config().await?;
     let url = db::resolve(cfg, secrets_client(cfg, Some(&aws)).as_ref()).await?;
-    let store = pg_store(cfg, &url)?;
-    let bg = Background::with_aws(&cfg.core, store.clone(), "", Some(&aws))?;
-    warm(store.as_ref()).await;
-    let dispatcher = bg.dispatcher.context("ANVIL_SQS_QUEUE_URL is not set")?;
-    Ok(Jobs { worker: Worker { store: store.clone(), tasks: store, blobs: bg.blobs }, dispatcher })
+    let parts = Parts::over(&cfg.core, pg_store(cfg, &url).await?, "", Some(&aws))?;
+    warm(parts.stores.store.as_ref()).await;
+    let dispatcher = parts.background.dispatcher.clone().context("ANVIL_SQS_QUEUE_URL is not set")?;
+    Ok(Jobs { worker: parts.worker(), dispatcher })
 }
 
 /// Logs an init failure as one JSON line (with its cause chain, never a secret) before it ends the process.
-fn logged<T>(res: anyhow::Result<T>) -> anyhow::Result<T> {
+pub(crate) fn logged<T>(res: anyhow::Result<T>) -> anyhow::Result<T> {
     if let Err(e) = &res {
         tracing::error!(error = %format!("{e:#}"), "cold start failed");
     }

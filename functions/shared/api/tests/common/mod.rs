@@ -7,12 +7,12 @@ use std::time::Duration;
 use anvil_api::{AppState, Limits, app};
 use anvil_core::auth::{AuthSettings, JwtVerifier, KeyConfig, Secret};
 use anvil_core::blob::{FsBlobStore, UrlSigner};
+use anvil_core::compose::{Parts, Stores};
 use anvil_core::domain::{Subject, TenantId};
 use anvil_core::health::{Probe, StoreProbe};
 use anvil_core::jobs::Worker;
 use anvil_core::service::{Anvil, Background};
-use anvil_core::store::postgres::{PgStore, app_pool};
-use anvil_core::store::{Store, TaskStore};
+use anvil_core::store::Store;
 use anvil_types::Role;
 use axum::Router;
 use axum::body::Body;
@@ -54,9 +54,8 @@ impl TestApp {
     /// own pool runs as the non-superuser application role, as in production.
     pub async fn postgres(pool: sqlx::PgPool) -> Self {
         let opts = pool.connect_options().as_ref().clone();
-        let app_pool = app_pool(opts, 40, Duration::from_secs(10));
-        let store = Arc::new(PgStore::new(app_pool));
-        Self::with_store(store.clone(), store, Backend::Postgres(pool))
+        let stores = Stores::postgres(opts, 40, Duration::from_secs(10));
+        Self::with_store(stores, Backend::Postgres(pool))
     }
 
     /// The app over a fresh SQLite file (the embedded default), with full durability as in production.
@@ -64,8 +63,9 @@ impl TestApp {
         use anvil_core::store::sqlite::{Durability, SqliteStore};
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("anvil.db"), Durability::Full).await.unwrap();
+        // The same store (one writer connection) serves the app and the tests' backdoors.
         let s = Arc::new(store.clone());
-        Self::with_store(s.clone(), s, Backend::Sqlite(store, Arc::new(dir)))
+        Self::with_store(Stores { store: s.clone(), tasks: s }, Backend::Sqlite(store, Arc::new(dir)))
     }
 
     /// How many samples a load test uses: SQLite has one writer, so its runs are scaled down.
@@ -76,22 +76,23 @@ impl TestApp {
         }
     }
 
-    pub fn with_store(store: Arc<dyn Store>, tasks: Arc<dyn TaskStore>, backend: Backend) -> Self {
+    pub fn with_store(stores: Stores, backend: Backend) -> Self {
         let blob_dir = Arc::new(tempfile::tempdir().unwrap());
         let fs = FsBlobStore::new(blob_dir.path(), UrlSigner::new(Secret::new(vec![3u8; 32]), "")).unwrap();
-        let bg = Background {
-            tasks: tasks.clone(),
+        let background = Background {
+            tasks: stores.tasks.clone(),
             blobs: Arc::new(fs.clone()),
-            local: Some(fs.clone()),
+            local: Some(fs),
             download_ttl: Duration::from_secs(600),
             upload_ttl: Duration::from_secs(600),
             dispatcher: None,
         };
-        let anvil = Anvil::new(store.clone(), verifier()).with_background(bg);
+        let parts = Parts { stores, background };
+        let store = parts.stores.store.clone();
+        let anvil = parts.anvil(verifier());
         let probes: Vec<Arc<dyn Probe>> = vec![Arc::new(StoreProbe(store.clone()))];
         let state = AppState { anvil: anvil.clone(), probes: Arc::new(probes), limits: limits() };
-        let worker = Worker { store: store.clone(), tasks, blobs: Arc::new(fs) };
-        Self { router: app(state), anvil, store, backend, worker, blob_dir }
+        Self { router: app(state), anvil, store, backend, worker: parts.worker(), blob_dir }
     }
 
     /// Runs queued jobs until none is due; returns how many ran.

@@ -3,11 +3,19 @@
 //! configuration. Rules that do not depend on the database (validation, roles) live in the services
 //! (`crate::service`); rules that must hold under concurrency (leases, overlap, idempotency) live here, in SQL.
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod handed;
+#[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "postgres")]
 mod postgres_tasks;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod rows;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
 mod sqlite_group;
+#[cfg(feature = "sqlite")]
 mod sqlite_tasks;
 
 use anvil_types::{
@@ -133,6 +141,7 @@ pub fn new_id() -> Uuid {
 
 /// A submit for an assignment that already has its label: the same payload answers that label (idempotent),
 /// a different one is a conflict. Both adapters decide it here.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn resubmitted(existing: Label, payload: &Value) -> Result<Submitted> {
     if existing.payload == *payload {
         Ok(Submitted::Existing(existing))
@@ -145,6 +154,7 @@ pub(crate) fn resubmitted(existing: Label, payload: &Value) -> Result<Submitted>
 }
 
 /// The conflict answered when a lease is no longer the caller's to use.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) fn lease_gone(state: anvil_types::AssignmentState) -> crate::Error {
     match state {
         anvil_types::AssignmentState::Expired => {

@@ -8,12 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anvil_types::Label;
 use anvil_types::{
-    AddSamplesResult, Assignment, AssignmentPolicy, AssignmentState, Claim, CreateQueue, LabelSchema,
-    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Role, Sample, TokenInfo,
-    Verdict,
+    AddSamplesResult, Assignment, AssignmentState, Claim, CreateQueue, LabelerCount, NewSample, PatchQueue,
+    Queue, QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
 };
-use anvil_types::{Label, Verdict as V};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -21,6 +20,7 @@ use sqlx::{Connection, Executor, PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use super::handed::HandedLeases;
+use super::rows::{self, ASSIGNMENT_COLS, LABEL_COLS, QUEUE_COLS};
 use super::{
     LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
 };
@@ -43,7 +43,12 @@ pub struct PgStore {
 
 /// Runs the migrations as the connecting (owner) user.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
-    let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+    migrate_with(url.parse()?).await
+}
+
+/// [`migrate`] with connection options already parsed.
+pub async fn migrate_with(opts: PgConnectOptions) -> anyhow::Result<()> {
+    let pool = PgPoolOptions::new().max_connections(1).connect_with(opts).await?;
     MIGRATOR.run(&pool).await?;
     pool.close().await;
     Ok(())
@@ -109,91 +114,6 @@ const TENANT_TX: &str = "SELECT set_config('app.tenant_id', $1, true)";
 // Row mapping
 // ------------------------------------------------------------------------------------------------------------
 
-fn schema_from(v: Value) -> Result<LabelSchema> {
-    serde_json::from_value(v)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("stored schema does not parse: {e}")))
-}
-
-const QUEUE_COLS: &str = "q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state, \
-     q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema";
-
-fn queue_from(r: &PgRow) -> Result<Queue> {
-    Ok(Queue {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        overlap: r.try_get("overlap")?,
-        lease_seconds: r.try_get("lease_seconds")?,
-        policy: AssignmentPolicy::parse(r.try_get("policy")?).unwrap_or_default(),
-        state: QueueState::parse(r.try_get("state")?).unwrap_or(QueueState::Paused),
-        schema_version: r.try_get("schema_version")?,
-        schema: schema_from(r.try_get("schema")?)?,
-        sample_count: r.try_get("sample_count")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-const ASSIGNMENT_COLS: &str = "a.id, a.queue_id, a.sample_id, a.labeler, a.state, a.version, a.schema_version, \
-     a.leased_at, a.expires_at, a.release_reason";
-
-fn assignment_from(r: &PgRow) -> Result<Assignment> {
-    Ok(Assignment {
-        id: r.try_get("id")?,
-        queue_id: r.try_get("queue_id")?,
-        sample_id: r.try_get("sample_id")?,
-        labeler: r.try_get("labeler")?,
-        state: AssignmentState::parse(r.try_get("state")?).unwrap_or(AssignmentState::Expired),
-        version: r.try_get("version")?,
-        schema_version: r.try_get("schema_version")?,
-        leased_at: r.try_get("leased_at")?,
-        expires_at: r.try_get("expires_at")?,
-        release_reason: r.try_get("release_reason")?,
-    })
-}
-
-const LABEL_COLS: &str = "l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler, \
-     l.schema_version, l.payload, l.created_at";
-
-fn label_from(r: &PgRow) -> Result<Label> {
-    Ok(Label {
-        id: r.try_get("id")?,
-        queue_id: r.try_get("queue_id")?,
-        sample_id: r.try_get("sample_id")?,
-        external_id: r.try_get("external_id")?,
-        assignment_id: r.try_get("assignment_id")?,
-        labeler: r.try_get("labeler")?,
-        schema_version: r.try_get("schema_version")?,
-        payload: r.try_get("payload")?,
-        created_at: r.try_get("created_at")?,
-        reviews: Vec::new(),
-    })
-}
-
-fn review_from(r: &PgRow) -> Result<Review> {
-    Ok(Review {
-        id: r.try_get("id")?,
-        label_id: r.try_get("label_id")?,
-        reviewer: r.try_get("reviewer")?,
-        verdict: V::parse(r.try_get("verdict")?).unwrap_or(V::Reject),
-        comment: r.try_get("comment")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
-fn token_from(r: &PgRow) -> Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Labeler),
-        subject: r.try_get("subject")?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
 pub(super) async fn audit(
     tx: &mut Transaction<'static, Postgres>,
     t: &TenantId,
@@ -231,7 +151,7 @@ pub(super) async fn load_queue(
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(Error::NotFound("queue"))?;
-    queue_from(&row)
+    rows::queue(&row)
 }
 
 /// The full claim answer (assignment + sample + schema) for one assignment.
@@ -271,7 +191,7 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
     .fetch_all(&mut **tx)
     .await?;
     for r in rows {
-        let rv = review_from(&r)?;
+        let rv = rows::review(&r)?;
         if let Some(l) = labels.iter_mut().find(|l| l.id == rv.label_id) {
             l.reviews.push(rv);
         }
@@ -320,19 +240,7 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
 
 /// Maps a row of `anvil_claim` / `anvil_submit_context` (assignment, sample, schema columns) to a claim.
 fn claim_from(row: &PgRow) -> Result<Claim> {
-    let assignment = assignment_from(row)?;
-    Ok(Claim {
-        sample: Sample {
-            id: assignment.sample_id,
-            queue_id: assignment.queue_id,
-            external_id: row.try_get("external_id")?,
-            payload: row.try_get("payload")?,
-            priority: row.try_get("priority")?,
-        },
-        schema: schema_from(row.try_get("schema")?)?,
-        server_time: row.try_get("server_time")?,
-        assignment,
-    })
+    rows::claim(row, row.try_get("server_time")?)
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -400,7 +308,7 @@ impl Store for PgStore {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(t.as_str()).fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter().map(queue_from).collect()
+        rows.iter().map(rows::queue).collect()
     }
 
     async fn get_queue(&self, t: &TenantId, id: Uuid) -> Result<Queue> {
@@ -656,7 +564,7 @@ impl Store for PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let out = match row {
-            Some(r) => assignment_from(&r)?,
+            Some(r) => rows::assignment(&r)?,
             None => {
                 let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
                 return Err(lease_gone(c.assignment.state));
@@ -687,7 +595,7 @@ impl Store for PgStore {
             .fetch_optional(&mut *tx)
             .await?;
         let out = match row {
-            Some(r) => assignment_from(&r)?,
+            Some(r) => rows::assignment(&r)?,
             None => {
                 let c = load_claim(&mut tx, t, id, Some(labeler)).await?;
                 match c.assignment.state {
@@ -754,7 +662,7 @@ impl Store for PgStore {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("label"))?;
-        let mut labels = vec![label_from(&row)?];
+        let mut labels = vec![rows::label(&row)?];
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         labels.pop().ok_or(Error::NotFound("label"))
@@ -782,7 +690,7 @@ impl Store for PgStore {
         .bind(i64::from(f.limit))
         .fetch_all(&mut *tx)
         .await?;
-        let mut labels: Vec<Label> = rows.iter().map(label_from).collect::<Result<_>>()?;
+        let mut labels: Vec<Label> = rows.iter().map(rows::label).collect::<Result<_>>()?;
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         Ok(labels)
@@ -819,7 +727,7 @@ impl Store for PgStore {
         audit(&mut tx, t, reviewer, "label.review", label.to_string(), json!({"verdict": verdict.as_str()}))
             .await?;
         tx.commit().await?;
-        review_from(&row)
+        rows::review(&row)
     }
 
     async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo> {
@@ -843,7 +751,7 @@ impl Store for PgStore {
         .bind(tok.expires_at)
         .fetch_one(&mut *tx)
         .await?;
-        let info = token_from(&row)?;
+        let info = rows::token(&row)?;
         audit(&mut tx, t, actor, "token.create", info.id.to_string(), json!({"role": tok.role.as_str()}))
             .await?;
         tx.commit().await?;
@@ -860,7 +768,7 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(token_from).collect()
+        rows.iter().map(rows::token).collect()
     }
 
     async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo> {
@@ -876,7 +784,7 @@ impl Store for PgStore {
         .ok_or(Error::NotFound("token"))?;
         audit(&mut tx, t, actor, "token.revoke", id.to_string(), json!({})).await?;
         tx.commit().await?;
-        token_from(&row)
+        rows::token(&row)
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
@@ -886,21 +794,8 @@ impl Store for PgStore {
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        let tenant: String = r.try_get("tenant_id")?;
-        let subject: String = r.try_get("subject")?;
-        let role: String = r.try_get("role")?;
-        Ok(match (TenantId::parse(&tenant), Subject::parse(&subject), Role::parse(&role)) {
-            (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
-                tenant,
-                id: r.try_get("id")?,
-                role,
-                subject,
-                expires_at: r.try_get("expires_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            }),
-            _ => None,
-        })
+        // A stored tenant, subject or role this version does not know is an error, not a missing token.
+        row.as_ref().map(rows::token_record).transpose()
     }
 }
 

@@ -2,91 +2,21 @@
 
 use std::time::Duration;
 
-use anvil_types::{
-    CreateExport, Export, ExportFilter, FileFormat, Import, ImportRowError, OpsSummary, TaskState,
-};
+use anvil_types::{CreateExport, ExportFilter, FileFormat, OpsSummary, TaskState};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::postgres::{PgStore, audit, load_queue};
+use super::rows::{self, EXPORT_COLS, IMPORT_COLS};
 use super::{
     ExportOutcome, ExportRecord, ExportRow, ImportProgress, ImportRecord, Job, TaskStore, export_keys,
     import_key, new_id,
 };
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
-
-const EXPORT_COLS: &str = "tenant_id, id, queue_id, format, filter, state, snapshot_at, object_key, manifest_key, \
-     rows, bytes, sha256, manifest, error, created_at, finished_at";
-
-fn export_from(r: &PgRow) -> Result<ExportRecord> {
-    let tenant: String = r.try_get("tenant_id")?;
-    let filter: Value = r.try_get("filter")?;
-    Ok(ExportRecord {
-        tenant: TenantId::parse(&tenant).ok_or(Error::NotFound("export"))?,
-        object_key: r.try_get("object_key")?,
-        manifest_key: r.try_get("manifest_key")?,
-        export: Export {
-            id: r.try_get("id")?,
-            queue_id: r.try_get("queue_id")?,
-            format: FileFormat::parse(r.try_get("format")?).unwrap_or(FileFormat::Jsonl),
-            filter: serde_json::from_value(filter).unwrap_or_default(),
-            state: TaskState::parse(r.try_get("state")?).unwrap_or(TaskState::Failed),
-            snapshot_at: r.try_get("snapshot_at")?,
-            rows: r.try_get("rows")?,
-            bytes: r.try_get("bytes")?,
-            sha256: r.try_get("sha256")?,
-            manifest: r.try_get("manifest")?,
-            error: r.try_get("error")?,
-            created_at: r.try_get("created_at")?,
-            finished_at: r.try_get("finished_at")?,
-            download_url: None,
-            download_expires_at: None,
-        },
-    })
-}
-
-const IMPORT_COLS: &str = "tenant_id, id, queue_id, format, state, object_key, rows_created, rows_existing, \
-     rows_failed, errors, error, created_at";
-
-fn import_from(r: &PgRow) -> Result<ImportRecord> {
-    let tenant: String = r.try_get("tenant_id")?;
-    let errors: Value = r.try_get("errors")?;
-    Ok(ImportRecord {
-        tenant: TenantId::parse(&tenant).ok_or(Error::NotFound("import"))?,
-        object_key: r.try_get("object_key")?,
-        import: Import {
-            id: r.try_get("id")?,
-            queue_id: r.try_get("queue_id")?,
-            format: FileFormat::parse(r.try_get("format")?).unwrap_or(FileFormat::Jsonl),
-            state: TaskState::parse(r.try_get("state")?).unwrap_or(TaskState::Failed),
-            upload_url: None,
-            upload_expires_at: None,
-            rows_created: r.try_get("rows_created")?,
-            rows_existing: r.try_get("rows_existing")?,
-            rows_failed: r.try_get("rows_failed")?,
-            errors: serde_json::from_value::<Vec<ImportRowError>>(errors).unwrap_or_default(),
-            error: r.try_get("error")?,
-            created_at: r.try_get("created_at")?,
-        },
-    })
-}
-
-fn job_from(r: &PgRow, state: Option<String>) -> Result<Job> {
-    Ok(Job {
-        id: r.try_get("id")?,
-        tenant: r.try_get("tenant_id")?,
-        kind: r.try_get("kind")?,
-        payload: r.try_get("payload")?,
-        attempts: r.try_get("attempts")?,
-        max_attempts: r.try_get("max_attempts")?,
-        state: state.unwrap_or_else(|| "running".into()),
-    })
-}
 
 fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
@@ -144,7 +74,7 @@ impl TaskStore for PgStore {
         .await?;
         audit(&mut tx, t, actor, "export.create", id.to_string(), json!({"queue_id": queue})).await?;
         tx.commit().await?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn get_export(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord> {
@@ -158,7 +88,7 @@ impl TaskStore for PgStore {
         .await?
         .ok_or(Error::NotFound("export"))?;
         tx.commit().await?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn list_exports(&self, t: &TenantId, queue: Uuid) -> Result<Vec<ExportRecord>> {
@@ -173,7 +103,7 @@ impl TaskStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(export_from).collect()
+        rows.iter().map(rows::export).collect()
     }
 
     async fn export_started(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord> {
@@ -188,7 +118,7 @@ impl TaskStore for PgStore {
         .await?
         .ok_or(Error::NotFound("export"))?;
         tx.commit().await?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn export_succeeded(&self, t: &TenantId, id: Uuid, out: &ExportOutcome) -> Result<bool> {
@@ -307,7 +237,7 @@ impl TaskStore for PgStore {
         .await?;
         audit(&mut tx, t, actor, "import.create", id.to_string(), json!({"queue_id": queue})).await?;
         tx.commit().await?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn get_import(&self, t: &TenantId, id: Uuid) -> Result<ImportRecord> {
@@ -321,7 +251,7 @@ impl TaskStore for PgStore {
         .await?
         .ok_or(Error::NotFound("import"))?;
         tx.commit().await?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn start_import(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<ImportRecord> {
@@ -347,7 +277,7 @@ impl TaskStore for PgStore {
             .await?;
         audit(&mut tx, t, actor, "import.start", id.to_string(), json!({})).await?;
         tx.commit().await?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn import_state(
@@ -383,19 +313,13 @@ impl TaskStore for PgStore {
             .bind(secs(visibility))
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(|r| job_from(r, None)).transpose()
+        row.as_ref().map(rows::reserved_job).transpose()
     }
 
     async fn begin_job(&self, id: Uuid) -> Result<Option<Job>> {
         let row =
             sqlx::query("SELECT * FROM anvil_begin_job($1)").bind(id).fetch_optional(self.pool()).await?;
-        match row {
-            Some(r) => {
-                let state: String = r.try_get("state")?;
-                Ok(Some(job_from(&r, Some(state))?))
-            }
-            None => Ok(None),
-        }
+        row.as_ref().map(rows::job).transpose()
     }
 
     async fn finish_job(

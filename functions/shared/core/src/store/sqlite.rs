@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use anvil_types::{
     AddSamplesResult, Assignment, AssignmentPolicy, AssignmentState, Claim, CreateQueue, Label, LabelSchema,
-    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Role, Sample, TokenInfo,
-    Verdict,
+    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
 };
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -29,6 +28,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::handed::HandedLeases;
+use super::rows::{self, ASSIGNMENT_COLS, StoredRow, TOKEN_COLS};
 use super::sqlite_group::GroupWriter;
 use super::{
     LabelFilter, LabelValidator, NewToken, Store, Submitted, TokenRecord, lease_gone, new_id, resubmitted,
@@ -128,21 +128,6 @@ pub(super) fn ts(ms: i64) -> OffsetDateTime {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-pub(super) fn uid(r: &SqliteRow, col: &str) -> Result<Uuid> {
-    let s: String = r.try_get(col)?;
-    Uuid::parse_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
-}
-
-pub(super) fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
-    let s: String = r.try_get(col)?;
-    serde_json::from_str(&s).map_err(|e| Error::Internal(anyhow::anyhow!("bad json in {col}: {e}")))
-}
-
-fn schema_col(r: &SqliteRow, col: &str) -> Result<LabelSchema> {
-    serde_json::from_value(json_col(r, col)?)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("stored schema: {e}")))
-}
-
 macro_rules! queue_select {
     ($($extra:literal)?) => {
         concat!(
@@ -164,84 +149,8 @@ const CLAIM_QUEUE_SQL: &str = concat!(
      WHERE q.id = ?2 AND q.tenant_id = ?3"
 );
 
-fn queue_from(r: &SqliteRow) -> Result<Queue> {
-    Ok(Queue {
-        id: uid(r, "id")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        overlap: r.try_get("overlap")?,
-        lease_seconds: r.try_get("lease_seconds")?,
-        policy: AssignmentPolicy::parse(r.try_get("policy")?).unwrap_or_default(),
-        state: QueueState::parse(r.try_get("state")?).unwrap_or(QueueState::Paused),
-        schema_version: r.try_get("schema_version")?,
-        schema: schema_col(r, "schema")?,
-        sample_count: r.try_get("sample_count")?,
-        created_at: ts(r.try_get("created_at")?),
-        updated_at: ts(r.try_get("updated_at")?),
-    })
-}
-
-const ASSIGNMENT_COLS: &str = "a.id, a.queue_id, a.sample_id, a.labeler, a.state, a.version, a.schema_version, \
-     a.leased_at, a.expires_at, a.release_reason";
-
-fn assignment_from(r: &SqliteRow) -> Result<Assignment> {
-    Ok(Assignment {
-        id: uid(r, "id")?,
-        queue_id: uid(r, "queue_id")?,
-        sample_id: uid(r, "sample_id")?,
-        labeler: r.try_get("labeler")?,
-        state: AssignmentState::parse(r.try_get("state")?).unwrap_or(AssignmentState::Expired),
-        version: r.try_get("version")?,
-        schema_version: r.try_get("schema_version")?,
-        leased_at: ts(r.try_get("leased_at")?),
-        expires_at: ts(r.try_get("expires_at")?),
-        release_reason: r.try_get("release_reason")?,
-    })
-}
-
 const LABEL_SQL: &str = "SELECT l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler,
     l.schema_version, l.payload, l.created_at FROM labels l JOIN samples s ON s.id = l.sample_id";
-
-fn label_from(r: &SqliteRow) -> Result<Label> {
-    Ok(Label {
-        id: uid(r, "id")?,
-        queue_id: uid(r, "queue_id")?,
-        sample_id: uid(r, "sample_id")?,
-        external_id: r.try_get("external_id")?,
-        assignment_id: uid(r, "assignment_id")?,
-        labeler: r.try_get("labeler")?,
-        schema_version: r.try_get("schema_version")?,
-        payload: json_col(r, "payload")?,
-        created_at: ts(r.try_get("created_at")?),
-        reviews: Vec::new(),
-    })
-}
-
-fn review_from(r: &SqliteRow) -> Result<Review> {
-    Ok(Review {
-        id: uid(r, "id")?,
-        label_id: uid(r, "label_id")?,
-        reviewer: r.try_get("reviewer")?,
-        verdict: Verdict::parse(r.try_get("verdict")?).unwrap_or(Verdict::Reject),
-        comment: r.try_get("comment")?,
-        created_at: ts(r.try_get("created_at")?),
-    })
-}
-
-const TOKEN_COLS: &str = "id, name, role, subject, created_by, created_at, expires_at, revoked_at";
-
-fn token_from(r: &SqliteRow) -> Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: uid(r, "id")?,
-        name: r.try_get("name")?,
-        role: Role::parse(r.try_get("role")?).unwrap_or(Role::Labeler),
-        subject: r.try_get("subject")?,
-        created_by: r.try_get("created_by")?,
-        created_at: ts(r.try_get("created_at")?),
-        expires_at: ts(r.try_get("expires_at")?),
-        revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
-    })
-}
 
 pub(super) async fn audit(
     tx: &mut SqliteConnection,
@@ -273,7 +182,7 @@ pub(super) async fn load_queue(tx: &mut SqliteConnection, t: &TenantId, id: Uuid
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("queue"))?;
-    queue_from(&row)
+    rows::queue(&row)
 }
 
 async fn load_claim(
@@ -301,21 +210,9 @@ async fn load_claim(
     claim_row(&row)
 }
 
-/// An assignment row joined with its sample and schema, as a claim.
+/// An assignment row joined with its sample and schema, as a claim (SQLite has no server clock to ask).
 fn claim_row(row: &SqliteRow) -> Result<Claim> {
-    let assignment = assignment_from(row)?;
-    Ok(Claim {
-        sample: Sample {
-            id: assignment.sample_id,
-            queue_id: assignment.queue_id,
-            external_id: row.try_get("external_id")?,
-            payload: json_col(row, "payload")?,
-            priority: row.try_get("priority")?,
-        },
-        schema: schema_col(row, "schema")?,
-        server_time: OffsetDateTime::now_utc(),
-        assignment,
-    })
+    rows::claim(row, OffsetDateTime::now_utc())
 }
 
 /// What a submit needs before it can validate, in one statement: the labeler's assignment with its sample and
@@ -346,14 +243,14 @@ async fn submit_context(
     let label = match row.try_get::<Option<String>, _>("label_id")? {
         None => None,
         Some(_) => Some(Label {
-            id: uid(&row, "label_id")?,
+            id: row.uuid("label_id")?,
             queue_id: c.assignment.queue_id,
             sample_id: c.sample.id,
             external_id: c.sample.external_id.clone(),
             assignment_id: c.assignment.id,
             labeler: c.assignment.labeler.clone(),
             schema_version: c.assignment.schema_version,
-            payload: json_col(&row, "label_payload")?,
+            payload: row.json("label_payload")?,
             created_at: ts(row.try_get("label_created_at")?),
             reviews: Vec::new(),
         }),
@@ -374,7 +271,7 @@ async fn attach_reviews(tx: &mut SqliteConnection, labels: &mut [Label]) -> Resu
     .fetch_all(&mut *tx)
     .await?;
     for r in rows {
-        let rv = review_from(&r)?;
+        let rv = rows::review(&r)?;
         if let Some(l) = labels.iter_mut().find(|l| l.id == rv.label_id) {
             l.reviews.push(rv);
         }
@@ -387,7 +284,7 @@ async fn existing_label(tx: &mut SqliteConnection, assignment: Uuid) -> Result<O
         .bind(assignment.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-    row.as_ref().map(label_from).transpose()
+    row.as_ref().map(rows::label).transpose()
 }
 
 /// Returns expired leases of one queue (or all queues) to the pool; runs inside the writer transaction.
@@ -536,7 +433,7 @@ async fn try_claim(
             id: sample_uuid,
             queue_id: c.queue,
             external_id: row.try_get("external_id")?,
-            payload: json_col(&row, "payload")?,
+            payload: row.json("payload")?,
             priority: row.try_get("priority")?,
         },
         schema: c.schema.clone(),
@@ -558,9 +455,9 @@ async fn claim_in(
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(Error::NotFound("queue"))?;
-    let q = queue_from(&row)?;
+    let q = rows::queue(&row)?;
     if row.try_get::<Option<String>, _>("live_id")?.is_some() {
-        let id = uid(&row, "live_id")?;
+        let id = row.uuid("live_id")?;
         let expires: i64 = row.try_get("live_expires_at")?;
         let now = now_ms();
         if expires > now {
@@ -758,7 +655,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(queue_from).collect()
+        rows.iter().map(rows::queue).collect()
     }
 
     async fn get_queue(&self, t: &TenantId, id: Uuid) -> Result<Queue> {
@@ -1077,7 +974,7 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::NotFound("label"))?;
-        let mut labels = vec![label_from(&row)?];
+        let mut labels = vec![rows::label(&row)?];
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         labels.pop().ok_or(Error::NotFound("label"))
@@ -1101,7 +998,7 @@ impl Store for SqliteStore {
         .bind(i64::from(f.limit))
         .fetch_all(&mut *tx)
         .await?;
-        let mut labels: Vec<Label> = rows.iter().map(label_from).collect::<Result<_>>()?;
+        let mut labels: Vec<Label> = rows.iter().map(rows::label).collect::<Result<_>>()?;
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         Ok(labels)
@@ -1184,7 +1081,7 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        token_from(&row)
+        rows::token(&row)
     }
 
     async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>> {
@@ -1196,7 +1093,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(token_from).collect()
+        rows.iter().map(rows::token).collect()
     }
 
     async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo> {
@@ -1220,7 +1117,7 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?;
         tx.commit().await?;
-        token_from(&row)
+        rows::token(&row)
     }
 
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>> {
@@ -1230,21 +1127,8 @@ impl Store for SqliteStore {
         .bind(hash)
         .fetch_optional(&self.readers)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        let tenant: String = r.try_get("tenant_id")?;
-        let subject: String = r.try_get("subject")?;
-        let role: String = r.try_get("role")?;
-        Ok(match (TenantId::parse(&tenant), Subject::parse(&subject), Role::parse(&role)) {
-            (Some(tenant), Some(subject), Some(role)) => Some(TokenRecord {
-                tenant,
-                id: uid(&r, "id")?,
-                role,
-                subject,
-                expires_at: ts(r.try_get("expires_at")?),
-                revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(ts),
-            }),
-            _ => None,
-        })
+        // A stored tenant, subject or role this version does not know is an error, not a missing token.
+        row.as_ref().map(rows::token_record).transpose()
     }
 }
 

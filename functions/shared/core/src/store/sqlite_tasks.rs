@@ -2,17 +2,15 @@
 
 use std::time::Duration;
 
-use anvil_types::{
-    CreateExport, Export, ExportFilter, FileFormat, Import, ImportRowError, OpsSummary, TaskState,
-};
+use anvil_types::{CreateExport, ExportFilter, FileFormat, OpsSummary, TaskState};
 use async_trait::async_trait;
 use serde_json::json;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::sqlite::{SqliteStore, audit, json_col, load_queue, now_ms, ts, uid};
+use super::rows::{self, EXPORT_COLS, IMPORT_COLS, StoredRow};
+use super::sqlite::{SqliteStore, audit, load_queue, now_ms, ts};
 use super::{
     ExportOutcome, ExportRecord, ExportRow, ImportProgress, ImportRecord, Job, TaskStore, export_keys,
     import_key, new_id,
@@ -20,75 +18,8 @@ use super::{
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
 
-const EXPORT_COLS: &str = "tenant_id, id, queue_id, format, filter, state, snapshot_at, object_key, manifest_key, \
-     rows, bytes, sha256, manifest, error, created_at, finished_at";
-
 fn ms(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn export_from(r: &SqliteRow) -> Result<ExportRecord> {
-    let tenant: String = r.try_get("tenant_id")?;
-    let manifest: Option<String> = r.try_get("manifest")?;
-    Ok(ExportRecord {
-        tenant: TenantId::parse(&tenant).ok_or(Error::NotFound("export"))?,
-        object_key: r.try_get("object_key")?,
-        manifest_key: r.try_get("manifest_key")?,
-        export: Export {
-            id: uid(r, "id")?,
-            queue_id: uid(r, "queue_id")?,
-            format: FileFormat::parse(r.try_get("format")?).unwrap_or(FileFormat::Jsonl),
-            filter: serde_json::from_value(json_col(r, "filter")?).unwrap_or_default(),
-            state: TaskState::parse(r.try_get("state")?).unwrap_or(TaskState::Failed),
-            snapshot_at: ts(r.try_get("snapshot_at")?),
-            rows: r.try_get("rows")?,
-            bytes: r.try_get("bytes")?,
-            sha256: r.try_get("sha256")?,
-            manifest: manifest.and_then(|m| serde_json::from_str(&m).ok()),
-            error: r.try_get("error")?,
-            created_at: ts(r.try_get("created_at")?),
-            finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(ts),
-            download_url: None,
-            download_expires_at: None,
-        },
-    })
-}
-
-const IMPORT_COLS: &str = "tenant_id, id, queue_id, format, state, object_key, rows_created, rows_existing, \
-     rows_failed, errors, error, created_at";
-
-fn import_from(r: &SqliteRow) -> Result<ImportRecord> {
-    let tenant: String = r.try_get("tenant_id")?;
-    Ok(ImportRecord {
-        tenant: TenantId::parse(&tenant).ok_or(Error::NotFound("import"))?,
-        object_key: r.try_get("object_key")?,
-        import: Import {
-            id: uid(r, "id")?,
-            queue_id: uid(r, "queue_id")?,
-            format: FileFormat::parse(r.try_get("format")?).unwrap_or(FileFormat::Jsonl),
-            state: TaskState::parse(r.try_get("state")?).unwrap_or(TaskState::Failed),
-            upload_url: None,
-            upload_expires_at: None,
-            rows_created: r.try_get("rows_created")?,
-            rows_existing: r.try_get("rows_existing")?,
-            rows_failed: r.try_get("rows_failed")?,
-            errors: serde_json::from_value::<Vec<ImportRowError>>(json_col(r, "errors")?).unwrap_or_default(),
-            error: r.try_get("error")?,
-            created_at: ts(r.try_get("created_at")?),
-        },
-    })
-}
-
-fn job_from(r: &SqliteRow) -> Result<Job> {
-    Ok(Job {
-        id: uid(r, "id")?,
-        tenant: r.try_get("tenant_id")?,
-        kind: r.try_get("kind")?,
-        payload: json_col(r, "payload")?,
-        attempts: r.try_get("attempts")?,
-        max_attempts: r.try_get("max_attempts")?,
-        state: r.try_get("state")?,
-    })
 }
 
 fn millis(d: Duration) -> i64 {
@@ -157,7 +88,7 @@ impl TaskStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn get_export(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord> {
@@ -169,7 +100,7 @@ impl TaskStore for SqliteStore {
         .fetch_optional(self.readers())
         .await?
         .ok_or(Error::NotFound("export"))?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn list_exports(&self, t: &TenantId, queue: Uuid) -> Result<Vec<ExportRecord>> {
@@ -184,7 +115,7 @@ impl TaskStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(export_from).collect()
+        rows.iter().map(rows::export).collect()
     }
 
     async fn export_started(&self, t: &TenantId, id: Uuid) -> Result<ExportRecord> {
@@ -206,7 +137,7 @@ impl TaskStore for SqliteStore {
         .await?
         .ok_or(Error::NotFound("export"))?;
         tx.commit().await?;
-        export_from(&row)
+        rows::export(&row)
     }
 
     async fn export_succeeded(&self, t: &TenantId, id: Uuid, out: &ExportOutcome) -> Result<bool> {
@@ -276,13 +207,13 @@ impl TaskStore for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(ExportRow {
-                    label_id: uid(r, "id")?,
-                    sample_id: uid(r, "sample_id")?,
+                    label_id: r.uuid("id")?,
+                    sample_id: r.uuid("sample_id")?,
                     external_id: r.try_get("external_id")?,
-                    sample: json_col(r, "sample")?,
+                    sample: r.json("sample")?,
                     labeler: r.try_get("labeler")?,
                     schema_version: r.try_get("schema_version")?,
-                    payload: json_col(r, "payload")?,
+                    payload: r.json("payload")?,
                     created_at: ts(r.try_get("created_at")?),
                 })
             })
@@ -321,7 +252,7 @@ impl TaskStore for SqliteStore {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn get_import(&self, t: &TenantId, id: Uuid) -> Result<ImportRecord> {
@@ -333,7 +264,7 @@ impl TaskStore for SqliteStore {
         .fetch_optional(self.readers())
         .await?
         .ok_or(Error::NotFound("import"))?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn start_import(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<ImportRecord> {
@@ -370,7 +301,7 @@ impl TaskStore for SqliteStore {
         .await?
         .ok_or(Error::NotFound("import"))?;
         tx.commit().await?;
-        import_from(&row)
+        rows::import(&row)
     }
 
     async fn import_state(
@@ -435,7 +366,7 @@ impl TaskStore for SqliteStore {
         .await?;
         let row = sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(&id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok(Some(job_from(&row)?))
+        Ok(Some(rows::job(&row)?))
     }
 
     async fn begin_job(&self, id: Uuid) -> Result<Option<Job>> {
@@ -453,7 +384,7 @@ impl TaskStore for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?;
         tx.commit().await?;
-        row.as_ref().map(job_from).transpose()
+        row.as_ref().map(rows::job).transpose()
     }
 
     async fn finish_job(
@@ -499,7 +430,7 @@ impl TaskStore for SqliteStore {
         .bind(limit)
         .fetch_all(self.readers())
         .await?;
-        rows.iter().map(job_from).collect()
+        rows.iter().map(rows::job).collect()
     }
 
     async fn mark_dispatched(&self, ids: &[Uuid]) -> Result<u64> {

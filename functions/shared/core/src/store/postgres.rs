@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anvil_types::Label;
 use anvil_types::{
-    AddSamplesResult, Assignment, AssignmentState, Claim, CreateQueue, LabelerCount, NewSample, PatchQueue,
-    Queue, QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
+    AddSamplesResult, Assignment, AssignmentState, Claim, CreateQueue, NewSample, PatchQueue, Queue,
+    QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
 };
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -426,28 +426,7 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let completed: i64 = row.try_get("completed")?;
-        Ok(QueueStats {
-            queue_id: id,
-            overlap: q.overlap,
-            total_samples: q.sample_count,
-            completed_samples: completed,
-            remaining_samples: q.sample_count - completed,
-            submitted: row.try_get("submitted")?,
-            leased: row.try_get("leased")?,
-            expired_unreclaimed: row.try_get("expired")?,
-            per_labeler: per
-                .iter()
-                .map(|r| {
-                    Ok(LabelerCount {
-                        labeler: r.try_get("labeler")?,
-                        submitted: r.try_get("submitted")?,
-                        leased: r.try_get("leased")?,
-                        released: r.try_get("released")?,
-                    })
-                })
-                .collect::<Result<_>>()?,
-        })
+        rows::queue_stats(&q, &row, &per)
     }
 
     async fn add_samples(

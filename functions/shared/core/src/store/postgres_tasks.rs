@@ -194,20 +194,7 @@ impl TaskStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ExportRow {
-                    label_id: r.try_get("id")?,
-                    sample_id: r.try_get("sample_id")?,
-                    external_id: r.try_get("external_id")?,
-                    sample: r.try_get("sample")?,
-                    labeler: r.try_get("labeler")?,
-                    schema_version: r.try_get("schema_version")?,
-                    payload: r.try_get("payload")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::export_row).collect()
     }
 
     async fn create_import(

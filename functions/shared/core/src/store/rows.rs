@@ -12,14 +12,14 @@
 
 use anvil_types::{
     Assignment, AssignmentPolicy, AssignmentState, Claim, Export, FileFormat, Import, Label, LabelSchema,
-    Queue, QueueState, Review, Role, Sample, TaskState, TokenInfo, Verdict,
+    LabelerCount, Queue, QueueState, QueueStats, Review, Role, Sample, TaskState, TokenInfo, Verdict,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{ExportRecord, ImportRecord, Job, TokenRecord};
+use super::{ExportRecord, ExportRow, ImportRecord, Job, TokenRecord};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
 
@@ -61,9 +61,19 @@ fn subject(r: &impl StoredRow, col: &str) -> Result<Subject> {
     known(r, col, Subject::parse)
 }
 
-/// Columns of [`queue`], as `q` (queues) joined to `sv` (its current schema version).
-pub(crate) const QUEUE_COLS: &str = "q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state, \
-     q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema";
+/// Columns of [`queue`], as `q` (queues) joined to `sv` (its current schema version); a macro so that
+/// statements built with `concat!` at compile time use the same list.
+macro_rules! queue_cols {
+    () => {
+        "q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state, q.schema_version, \
+         q.sample_count, q.created_at, q.updated_at, sv.schema"
+    };
+}
+pub(crate) use queue_cols;
+
+/// Columns of [`queue`] (see [`queue_cols`]).
+#[cfg(feature = "postgres")]
+pub(crate) const QUEUE_COLS: &str = queue_cols!();
 
 pub(crate) fn queue(r: &impl StoredRow) -> Result<Queue> {
     Ok(Queue {
@@ -119,9 +129,18 @@ pub(crate) fn claim(r: &impl StoredRow, server_time: OffsetDateTime) -> Result<C
     })
 }
 
-/// Columns of [`label`], as `l` (labels) joined to `s` (its sample).
-pub(crate) const LABEL_COLS: &str = "l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler, \
-     l.schema_version, l.payload, l.created_at";
+/// Columns of [`label`], as `l` (labels) joined to `s` (its sample); a macro for `concat!`, as [`queue_cols`].
+macro_rules! label_cols {
+    () => {
+        "l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler, l.schema_version, l.payload, \
+         l.created_at"
+    };
+}
+pub(crate) use label_cols;
+
+/// Columns of [`label`] (see [`label_cols`]).
+#[cfg(feature = "postgres")]
+pub(crate) const LABEL_COLS: &str = label_cols!();
 
 /// A label without its reviews (the adapters attach them).
 pub(crate) fn label(r: &impl StoredRow) -> Result<Label> {
@@ -176,6 +195,48 @@ pub(crate) fn token_record(r: &impl StoredRow) -> Result<TokenRecord> {
         subject: subject(r, "subject")?,
         expires_at: r.time("expires_at")?,
         revoked_at: r.opt_time("revoked_at")?,
+    })
+}
+
+/// A row of an export page: `id, sample_id, external_id, sample, labeler, schema_version, payload,
+/// created_at` (a label with its sample).
+pub(crate) fn export_row(r: &impl StoredRow) -> Result<ExportRow> {
+    Ok(ExportRow {
+        label_id: r.uuid("id")?,
+        sample_id: r.uuid("sample_id")?,
+        external_id: r.text("external_id")?,
+        sample: r.json("sample")?,
+        labeler: r.text("labeler")?,
+        schema_version: r.int("schema_version")?,
+        payload: r.json("payload")?,
+        created_at: r.time("created_at")?,
+    })
+}
+
+/// A queue's statistics from its totals row (`completed, submitted, leased, expired`) and one row per labeler
+/// (`labeler, submitted, leased, released`).
+pub(crate) fn queue_stats<R: StoredRow>(q: &Queue, totals: &R, per_labeler: &[R]) -> Result<QueueStats> {
+    let completed = totals.bigint("completed")?;
+    Ok(QueueStats {
+        queue_id: q.id,
+        overlap: q.overlap,
+        total_samples: q.sample_count,
+        completed_samples: completed,
+        remaining_samples: q.sample_count - completed,
+        submitted: totals.bigint("submitted")?,
+        leased: totals.bigint("leased")?,
+        expired_unreclaimed: totals.bigint("expired")?,
+        per_labeler: per_labeler
+            .iter()
+            .map(|r| {
+                Ok(LabelerCount {
+                    labeler: r.text("labeler")?,
+                    submitted: r.bigint("submitted")?,
+                    leased: r.bigint("leased")?,
+                    released: r.bigint("released")?,
+                })
+            })
+            .collect::<Result<_>>()?,
     })
 }
 

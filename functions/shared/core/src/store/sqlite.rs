@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anvil_types::{
     AddSamplesResult, Assignment, AssignmentPolicy, AssignmentState, Claim, CreateQueue, Label, LabelSchema,
-    LabelerCount, NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
+    NewSample, PatchQueue, Queue, QueueState, QueueStats, Review, Sample, TokenInfo, Verdict,
 };
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -131,8 +131,8 @@ pub(super) fn ts(ms: i64) -> OffsetDateTime {
 macro_rules! queue_select {
     ($($extra:literal)?) => {
         concat!(
-            "SELECT q.id, q.name, q.description, q.overlap, q.lease_seconds, q.policy, q.state,
-             q.schema_version, q.sample_count, q.created_at, q.updated_at, sv.schema",
+            "SELECT ",
+            rows::queue_cols!(),
             $($extra,)?
             " FROM queues q JOIN schema_versions sv ON sv.queue_id = q.id AND sv.version = q.schema_version"
         )
@@ -149,8 +149,8 @@ const CLAIM_QUEUE_SQL: &str = concat!(
      WHERE q.id = ?2 AND q.tenant_id = ?3"
 );
 
-const LABEL_SQL: &str = "SELECT l.id, l.queue_id, l.sample_id, s.external_id, l.assignment_id, l.labeler,
-    l.schema_version, l.payload, l.created_at FROM labels l JOIN samples s ON s.id = l.sample_id";
+const LABEL_SQL: &str =
+    concat!("SELECT ", rows::label_cols!(), " FROM labels l JOIN samples s ON s.id = l.sample_id");
 
 pub(super) async fn audit(
     tx: &mut SqliteConnection,
@@ -763,28 +763,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let completed: i64 = row.try_get("completed")?;
-        Ok(QueueStats {
-            queue_id: id,
-            overlap: q.overlap,
-            total_samples: q.sample_count,
-            completed_samples: completed,
-            remaining_samples: q.sample_count - completed,
-            submitted: row.try_get("submitted")?,
-            leased: row.try_get("leased")?,
-            expired_unreclaimed: row.try_get("expired")?,
-            per_labeler: per
-                .iter()
-                .map(|r| {
-                    Ok(LabelerCount {
-                        labeler: r.try_get("labeler")?,
-                        submitted: r.try_get("submitted")?,
-                        leased: r.try_get("leased")?,
-                        released: r.try_get("released")?,
-                    })
-                })
-                .collect::<Result<_>>()?,
-        })
+        rows::queue_stats(&q, &row, &per)
     }
 
     async fn add_samples(

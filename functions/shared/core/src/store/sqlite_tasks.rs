@@ -9,8 +9,8 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::rows::{self, EXPORT_COLS, IMPORT_COLS, StoredRow};
-use super::sqlite::{SqliteStore, audit, load_queue, now_ms, ts};
+use super::rows::{self, EXPORT_COLS, IMPORT_COLS};
+use super::sqlite::{SqliteStore, audit, load_queue, now_ms};
 use super::{
     ExportOutcome, ExportRecord, ExportRow, ImportProgress, ImportRecord, Job, TaskStore, export_keys,
     import_key, new_id,
@@ -204,20 +204,7 @@ impl TaskStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(self.readers())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ExportRow {
-                    label_id: r.uuid("id")?,
-                    sample_id: r.uuid("sample_id")?,
-                    external_id: r.try_get("external_id")?,
-                    sample: r.json("sample")?,
-                    labeler: r.try_get("labeler")?,
-                    schema_version: r.try_get("schema_version")?,
-                    payload: r.json("payload")?,
-                    created_at: ts(r.try_get("created_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(rows::export_row).collect()
     }
 
     async fn create_import(

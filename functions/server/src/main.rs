@@ -1,9 +1,11 @@
 //! `anvil`: the container, on-prem and local entry point.
 //!
-//! - `anvil serve`   every route group + the labeling app, graceful shutdown on SIGTERM/SIGINT
-//! - `anvil worker`  run exports and imports from the job table
-//! - `anvil migrate` apply the database migrations and exit
-//! - `anvil token`   mint a JWT for a tenant/subject/role with the configured (or local) HS256 secret
+//! - `anvil serve`       every route group + the labeling app until SIGTERM/SIGINT; `--demo` seeds a demo queue
+//! - `anvil worker`      run exports and imports from the job table until SIGTERM/SIGINT
+//! - `anvil migrate`     apply the database migrations and exit
+//! - `anvil healthcheck` exit 0 when this host's `anvil serve` answers /health/ready (container health checks)
+//! - `anvil bench`       size a deployment: loop, floor, compare, scale, export, sqlite-loop (BENCHMARKS.md)
+//! - `anvil token`       mint a JWT for a tenant/subject/role with the configured (or local) HS256 secret
 
 mod bench;
 mod demo;

@@ -230,11 +230,13 @@ pub fn needs_aws(cfg: &Config) -> bool {
     s3_bucket(cfg).is_some() || sqs_queue_url(cfg).is_some()
 }
 
-fn s3_bucket(cfg: &Config) -> Option<&str> {
+/// `ANVIL_S3_BUCKET`, when set to something other than blanks.
+pub fn s3_bucket(cfg: &Config) -> Option<&str> {
     cfg.s3_bucket.as_deref().map(str::trim).filter(|b| !b.is_empty())
 }
 
-fn sqs_queue_url(cfg: &Config) -> Option<&str> {
+/// `ANVIL_SQS_QUEUE_URL`, when set to something other than blanks.
+pub fn sqs_queue_url(cfg: &Config) -> Option<&str> {
     cfg.sqs_queue_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
 }
 
@@ -270,8 +272,7 @@ impl Background {
         aws: Option<&AwsConfig>,
     ) -> anyhow::Result<Self> {
         let bucket = s3_bucket(cfg);
-        let queue_url = sqs_queue_url(cfg);
-        if (bucket.is_some() || queue_url.is_some()) && aws.is_none() {
+        if needs_aws(cfg) && aws.is_none() {
             anyhow::bail!("ANVIL_S3_BUCKET / ANVIL_SQS_QUEUE_URL need an AWS configuration");
         }
         let (blobs, local): (Arc<dyn BlobStore>, Option<FsBlobStore>) = match (bucket, aws) {
@@ -299,7 +300,7 @@ impl Background {
             }
         };
         #[cfg(feature = "aws")]
-        let dispatcher: Option<crate::service::Dispatcher> = match (queue_url, aws) {
+        let dispatcher: Option<crate::service::Dispatcher> = match (sqs_queue_url(cfg), aws) {
             (Some(url), Some(aws)) => {
                 Some(crate::sqs::SqsDispatcher::new(aws_sdk_sqs::Client::new(aws), url, tasks.clone()))
             }

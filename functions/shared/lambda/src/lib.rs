@@ -27,7 +27,7 @@ use std::time::Duration;
 use anvil_core::auth::{JwtVerifier, KeyConfig};
 #[cfg(feature = "jobs")]
 use anvil_core::compose::Parts;
-use anvil_core::compose::{Database, Migrations, Stores};
+use anvil_core::compose::{self, Database, Migrations, Stores};
 use anvil_core::config::Config;
 #[cfg(feature = "jobs")]
 use anvil_core::jobs::Worker;
@@ -196,13 +196,12 @@ fn has_keys(k: &KeyConfig) -> bool {
 /// first export.
 #[cfg(feature = "jobs")]
 pub(crate) fn check_background(cfg: &LambdaConfig) -> anyhow::Result<()> {
-    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
     anyhow::ensure!(
-        set(&cfg.core.s3_bucket),
+        compose::s3_bucket(&cfg.core).is_some(),
         "ANVIL_S3_BUCKET is not set: exports and imports are kept in S3 (a function has no lasting disk)"
     );
     anyhow::ensure!(
-        set(&cfg.core.sqs_queue_url),
+        compose::sqs_queue_url(&cfg.core).is_some(),
         "ANVIL_SQS_QUEUE_URL is not set: the worker function runs jobs from SQS (a function polls no table)"
     );
     Ok(())

@@ -715,11 +715,11 @@ impl Store for PgStore {
             .bind(t.as_str())
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "INSERT INTO api_tokens (tenant_id, id, name, role, subject, token_hash, created_by, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             RETURNING id, name, role, subject, created_by, created_at, expires_at, revoked_at",
-        )
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+            rows::token_cols!()
+        ))
         .bind(t.as_str())
         .bind(new_id())
         .bind(&tok.name)
@@ -739,10 +739,11 @@ impl Store for PgStore {
 
     async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>> {
         let mut tx = self.tx(t).await?;
-        let rows = sqlx::query(
-            "SELECT id, name, role, subject, created_by, created_at, expires_at, revoked_at FROM api_tokens
-             WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT 1000",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            rows::token_cols!(),
+            " FROM api_tokens WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT 1000"
+        ))
         .bind(t.as_str())
         .fetch_all(&mut *tx)
         .await?;
@@ -752,10 +753,11 @@ impl Store for PgStore {
 
     async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo> {
         let mut tx = self.tx(t).await?;
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND tenant_id = $2
-             RETURNING id, name, role, subject, created_by, created_at, expires_at, revoked_at",
-        )
+             RETURNING ",
+            rows::token_cols!()
+        ))
         .bind(id)
         .bind(t.as_str())
         .fetch_optional(&mut *tx)

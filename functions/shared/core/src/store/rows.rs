@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 
 /// The column reads the mappings need; each adapter implements them for its row type.
 pub(crate) trait StoredRow {
+    /// A text column, borrowed for `f` (no copy: how names such as states are parsed).
+    fn with_str<T>(&self, col: &str, f: impl FnOnce(&str) -> T) -> Result<T>;
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
     fn int(&self, col: &str) -> Result<i32>;
@@ -44,8 +46,9 @@ pub(crate) fn stored_error(col: &str, what: impl std::fmt::Display) -> Error {
 
 /// A stored name (state, role, format) parsed by its type's own `parse`.
 fn known<T>(r: &impl StoredRow, col: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let v = r.text(col)?;
-    parse(&v).ok_or_else(|| stored_error(col, format_args!("`{v}` is not a value this version knows")))
+    r.with_str(col, |v| {
+        parse(v).ok_or_else(|| stored_error(col, format_args!("`{v}` is not a value this version knows")))
+    })?
 }
 
 /// A stored JSON document deserialized into its type.
@@ -69,6 +72,7 @@ macro_rules! queue_cols {
          q.sample_count, q.created_at, q.updated_at, sv.schema"
     };
 }
+#[cfg(feature = "sqlite")]
 pub(crate) use queue_cols;
 
 /// Columns of [`queue`] (see [`queue_cols`]).
@@ -136,6 +140,7 @@ macro_rules! label_cols {
          l.created_at"
     };
 }
+#[cfg(feature = "sqlite")]
 pub(crate) use label_cols;
 
 /// Columns of [`label`] (see [`label_cols`]).
@@ -169,8 +174,18 @@ pub(crate) fn review(r: &impl StoredRow) -> Result<Review> {
     })
 }
 
-/// Columns of [`token`].
-pub(crate) const TOKEN_COLS: &str = "id, name, role, subject, created_by, created_at, expires_at, revoked_at";
+/// Columns of [`token`]; a macro for `concat!`, as [`queue_cols`].
+macro_rules! token_cols {
+    () => {
+        "id, name, role, subject, created_by, created_at, expires_at, revoked_at"
+    };
+}
+#[cfg(feature = "postgres")]
+pub(crate) use token_cols;
+
+/// Columns of [`token`] (see [`token_cols`]).
+#[cfg(feature = "sqlite")]
+pub(crate) const TOKEN_COLS: &str = token_cols!();
 
 pub(crate) fn token(r: &impl StoredRow) -> Result<TokenInfo> {
     Ok(TokenInfo {
@@ -300,6 +315,7 @@ pub(crate) fn job(r: &impl StoredRow) -> Result<Job> {
 }
 
 /// A job row just reserved by a statement that does not return its state: `running`, by definition.
+#[cfg(feature = "postgres")]
 pub(crate) fn reserved_job(r: &impl StoredRow) -> Result<Job> {
     job_in(r, "running".into())
 }
@@ -326,6 +342,17 @@ macro_rules! native_reads {
     };
 }
 
+/// [`StoredRow::with_str`] over sqlx's borrowed `&str` decode.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+macro_rules! borrowed_str {
+    () => {
+        fn with_str<T>(&self, col: &str, f: impl FnOnce(&str) -> T) -> Result<T> {
+            let s: &str = self.try_get(col)?;
+            Ok(f(s))
+        }
+    };
+}
+
 #[cfg(feature = "postgres")]
 mod pg {
     use serde_json::Value;
@@ -339,6 +366,7 @@ mod pg {
 
     /// Postgres stores each kind natively: the reads are sqlx's own decodes.
     impl StoredRow for PgRow {
+        borrowed_str!();
         native_reads! {
             text: String, opt_text: Option<String>, int: i32, bigint: i64, opt_bigint: Option<i64>, uuid: Uuid,
             time: OffsetDateTime, opt_time: Option<OffsetDateTime>, json: Value, opt_json: Option<Value>,
@@ -369,10 +397,12 @@ mod sqlite {
 
     /// SQLite: ids as TEXT, instants as integer milliseconds, JSON as TEXT.
     impl StoredRow for SqliteRow {
+        borrowed_str!();
         native_reads! { text: String, opt_text: Option<String>, int: i32, bigint: i64, opt_bigint: Option<i64> }
         fn uuid(&self, col: &str) -> Result<Uuid> {
-            let s: String = self.try_get(col)?;
-            Uuid::parse_str(&s).map_err(|e| stored_error(col, format_args!("`{s}` is not a uuid: {e}")))
+            self.with_str(col, |s| {
+                Uuid::parse_str(s).map_err(|e| stored_error(col, format_args!("`{s}` is not a uuid: {e}")))
+            })?
         }
         fn time(&self, col: &str) -> Result<OffsetDateTime> {
             instant(col, self.try_get(col)?)
@@ -400,6 +430,9 @@ mod tests {
     struct Texts(HashMap<&'static str, &'static str>);
 
     impl StoredRow for Texts {
+        fn with_str<T>(&self, col: &str, f: impl FnOnce(&str) -> T) -> Result<T> {
+            self.0.get(col).map(|s| f(s)).ok_or_else(|| stored_error(col, "missing"))
+        }
         fn text(&self, col: &str) -> Result<String> {
             self.0.get(col).map(|s| s.to_string()).ok_or_else(|| stored_error(col, "missing"))
         }

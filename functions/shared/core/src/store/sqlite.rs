@@ -251,7 +251,7 @@ async fn submit_context(
             labeler: c.assignment.labeler.clone(),
             schema_version: c.assignment.schema_version,
             payload: row.json("label_payload")?,
-            created_at: ts(row.try_get("label_created_at")?),
+            created_at: row.time("label_created_at")?,
             reviews: Vec::new(),
         }),
     };

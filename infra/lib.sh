@@ -35,12 +35,16 @@ ensure_postgres() {
 
 ensure_python_tools() {
     # The repository's .venv with the Python tools tests use: moto (S3, SQS, Secrets Manager emulator),
-    # cfn-lint (template.yaml), cargo-lambda (Lambda builds; brings zig). Pinned; reinstalled only if missing.
+    # cfn-lint (template.yaml), cargo-lambda (Lambda builds; brings zig), and the reference implementations the
+    # quality measures are checked against (krippendorff, statsmodels, scikit-learn, crowd-kit). Pinned;
+    # reinstalled only if missing.
     if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
     local want=()
     .venv/bin/moto_server --help >/dev/null 2>&1 || want+=("moto[server]==5.2.5")
     .venv/bin/cfn-lint --version >/dev/null 2>&1 || want+=("cfn-lint==1.58.0")
     .venv/bin/cargo-lambda --version >/dev/null 2>&1 || want+=("cargo-lambda==1.9.2")
+    .venv/bin/python -c 'import krippendorff, statsmodels, sklearn, crowdkit' >/dev/null 2>&1 ||
+        want+=("krippendorff==0.9.0" "statsmodels==0.15.0" "scikit-learn==1.9.1" "crowd-kit==1.4.2")
     if [ ${#want[@]} -gt 0 ]; then
         log "pip install ${want[*]}"
         .venv/bin/pip install -q --disable-pip-version-check "${want[@]}"

@@ -25,6 +25,7 @@ const ROUTES: &[(&str, &str, Option<Role>)] = &[
     ("get", "/v1/queues/{id}", Some(Role::Labeler)),
     ("patch", "/v1/queues/{id}", Some(Role::Admin)),
     ("get", "/v1/queues/{id}/stats", Some(Role::Auditor)),
+    ("get", "/v1/queues/{id}/quality", Some(Role::Auditor)),
     ("post", "/v1/queues/{id}/samples", Some(Role::Admin)),
     ("post", "/v1/queues/{id}/assignments/next", Some(Role::Labeler)),
     ("get", "/v1/assignments/{id}", Some(Role::Labeler)),

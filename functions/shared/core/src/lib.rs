@@ -4,6 +4,7 @@
 //! - [`domain`]: validated newtypes and request checks.
 //! - [`auth`]: JWT and personal-access-token verification, principals and roles.
 //! - [`store`]: the persistence port and its adapters (Postgres; SQLite for the embedded default).
+//! - [`quality`]: agreement measures, Dawid–Skene and the quality report (pure; both stores feed it).
 //! - [`service`]: the use cases, called by the HTTP handlers.
 //! - [`config`]: the one configuration struct, parsed from the environment.
 //! - [`compose`]: the composition root: `Config` -> store, blob store, job dispatcher, job runner, services
@@ -21,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod health;
 pub mod jobs;
+pub mod quality;
 pub mod schema;
 pub mod service;
 #[cfg(feature = "aws")]

@@ -22,6 +22,9 @@ use crate::schema::validate_label;
 use crate::sqs::SqsDispatcher;
 use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
 
+/// Labels read per page by the quality report.
+pub const QUALITY_PAGE: u32 = 10_000;
+
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
 pub struct Anvil {
@@ -147,6 +150,27 @@ impl Anvil {
     pub async fn queue_stats(&self, p: &Principal, id: Uuid) -> Result<QueueStats> {
         p.require(Role::Auditor)?;
         self.store.queue_stats(&p.tenant, id).await
+    }
+
+    /// How far the labels of a queue agree, per field and per labeler (auditor, admin). Computed from the
+    /// stored labels on each call, page by page ([`QUALITY_PAGE`] labels at a time).
+    pub async fn queue_quality(&self, p: &Principal, id: Uuid) -> Result<anvil_types::QualityReport> {
+        p.require(Role::Auditor)?;
+        let q = self.store.get_queue(&p.tenant, id).await?;
+        let mut c = crate::quality::Collector::new(&q.schema);
+        let with_samples = c.needs_samples();
+        let mut after = None;
+        loop {
+            let page = self.store.quality_rows(&p.tenant, id, with_samples, after, QUALITY_PAGE).await?;
+            for row in &page {
+                c.add(row);
+            }
+            match page.last() {
+                Some(last) if page.len() == QUALITY_PAGE as usize => after = Some(last.label_id),
+                _ => break,
+            }
+        }
+        Ok(c.report(q.id, q.overlap, q.schema_version))
     }
 
     pub async fn add_samples(

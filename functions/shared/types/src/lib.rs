@@ -11,7 +11,12 @@ use uuid::Uuid;
 #[cfg(feature = "openapi")]
 use utoipa::{IntoParams, ToSchema};
 
+pub mod quality;
 pub mod schema;
+pub use quality::{
+    Confusion, FieldQuality, LabelerFieldQuality, LabelerQuality, Measure, OptionAgreement, PairAgreement,
+    QualityReport,
+};
 pub use schema::{FieldKind, LabelSchema, SchemaField};
 
 /// Largest number of samples accepted by one `POST /v1/queues/{id}/samples` call.

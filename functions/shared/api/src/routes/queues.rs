@@ -1,8 +1,9 @@
-//! Route group `queues` (admin): queues, schema versions, samples, stats, personal access tokens, `/v1/me`.
+//! Route group `queues` (admin): queues, schema versions, samples, stats, quality, personal access tokens,
+//! `/v1/me`.
 
 use anvil_types::{
     AddSamples, AddSamplesResult, CreateImport, CreateQueue, CreateToken, CreatedToken, ErrorEnvelope,
-    Import, Me, OpsSummary, PatchQueue, Queue, QueueList, QueueStats, TokenInfo, TokenList,
+    Import, Me, OpsSummary, PatchQueue, QualityReport, Queue, QueueList, QueueStats, TokenInfo, TokenList,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_queue, list_queues))
         .routes(routes!(get_queue, patch_queue))
         .routes(routes!(queue_stats))
+        .routes(routes!(queue_quality))
         .routes(routes!(add_samples))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
@@ -132,6 +134,23 @@ async fn queue_stats(
 ) -> ApiResult<Json<QueueStats>> {
     record_queue(id);
     Ok(Json(s.anvil.queue_stats(&p, id).await?))
+}
+
+/// How far the labels of a queue agree (auditor, admin): per field of the current schema its headline
+/// measure with a plain-language reading (or `measure: null` and why), every measure computed for its kind,
+/// Cohen's κ per labeler pair and the coincidence matrix for choice fields, per-option agreement for multi
+/// choice; per labeler, agreement with the others and with the majority. Labels whose latest review rejects
+/// them are left out.
+#[utoipa::path(get, path = "/v1/queues/{id}/quality", tag = "quality", params(("id" = Uuid, Path)),
+    responses((status = 200, body = QualityReport), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn queue_quality(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<QualityReport>> {
+    record_queue(id);
+    Ok(Json(s.anvil.queue_quality(&p, id).await?))
 }
 
 /// Add up to 1000 samples; idempotent by `external_id` (admin).

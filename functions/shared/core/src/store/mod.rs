@@ -127,6 +127,19 @@ pub trait Store: Send + Sync + 'static {
         comment: &str,
     ) -> Result<Review>;
 
+    // ---- quality
+    /// The labels of a queue as the quality report reads them, in label id order after `after`. A label
+    /// whose latest review rejects it is left out (it does not count as an answer). `with_samples` adds each
+    /// label's sample payload (span fields measure tokens of the sample's text).
+    async fn quality_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        with_samples: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::quality::QualityRow>>;
+
     // ---- personal access tokens
     async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo>;
     async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>>;

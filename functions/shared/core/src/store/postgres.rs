@@ -675,6 +675,38 @@ impl Store for PgStore {
         Ok(labels)
     }
 
+    async fn quality_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        with_samples: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::quality::QualityRow>> {
+        let mut tx = self.tx(t).await?;
+        // Keyset pages of labels_queue_id_idx as exports read them; the latest review of each label by
+        // reviews_label_idx (most labels have none: one empty index probe), and the sample by primary key
+        // only when asked for.
+        let rows = sqlx::query(
+            "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                    CASE WHEN $5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+             FROM labels l
+             WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.id > $3
+               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS DISTINCT FROM 'reject'
+             ORDER BY l.id LIMIT $4",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(i64::from(limit))
+        .bind(with_samples)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+    }
+
     async fn review(
         &self,
         t: &TenantId,

@@ -228,6 +228,17 @@ pub(crate) fn export_row(r: &impl StoredRow) -> Result<ExportRow> {
     })
 }
 
+/// A label as the quality report reads it: `id, sample_id, labeler, payload`, and `sample` when asked for.
+pub(crate) fn quality_row(r: &impl StoredRow, with_sample: bool) -> Result<crate::quality::QualityRow> {
+    Ok(crate::quality::QualityRow {
+        label_id: r.uuid("id")?,
+        sample_id: r.uuid("sample_id")?,
+        labeler: r.text("labeler")?,
+        payload: r.json("payload")?,
+        sample: if with_sample { r.opt_json("sample")? } else { None },
+    })
+}
+
 /// A queue's statistics from its totals row (`completed, submitted, leased, expired`) and one row per labeler
 /// (`labeler, submitted, leased, released`).
 pub(crate) fn queue_stats<R: StoredRow>(q: &Queue, totals: &R, per_labeler: &[R]) -> Result<QueueStats> {

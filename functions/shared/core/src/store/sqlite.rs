@@ -983,6 +983,33 @@ impl Store for SqliteStore {
         Ok(labels)
     }
 
+    async fn quality_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        with_samples: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::quality::QualityRow>> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                    CASE WHEN ?5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+             FROM labels l
+             WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.id > ?3
+               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS NOT 'reject'
+             ORDER BY l.id LIMIT ?4",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .bind(with_samples)
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+    }
+
     async fn review(
         &self,
         t: &TenantId,

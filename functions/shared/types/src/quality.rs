@@ -1,0 +1,124 @@
+//! `GET /v1/queues/{id}/quality`: how far the labels of a queue agree, per field and per labeler.
+//!
+//! Each field gets the measure that fits its kind (`measure`, with `value`), the other measures that apply
+//! (`measures`), and a plain-language `reading`. A field kind with no agreement measure (free text) is listed
+//! with `measure: null` and `why` — never left out, never an error.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "openapi")]
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct QualityReport {
+    pub queue_id: Uuid,
+    /// Labels per sample the queue asks for (k).
+    pub overlap: i32,
+    /// The schema version whose fields are measured (the queue's current one); labels of other versions
+    /// count where a field of the same name and kind holds a value of that kind.
+    pub schema_version: i32,
+    /// Labels read.
+    pub labels: u64,
+    /// Samples with at least one label.
+    pub samples: u64,
+    /// Samples with at least two labels (the ones agreement is measured on).
+    pub samples_multiply_labeled: u64,
+    pub fields: Vec<FieldQuality>,
+    pub labelers: Vec<LabelerQuality>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FieldQuality {
+    pub name: String,
+    /// The field's kind (`single_choice`, `rating`, ...).
+    pub kind: String,
+    /// The headline measure of this kind (e.g. `krippendorff_alpha_nominal`), or null when the kind has none.
+    pub measure: Option<String>,
+    /// Its value; null when it is undefined on these labels (`why` says why).
+    pub value: Option<f64>,
+    /// A plain-language reading of `value` (Krippendorff's: ≥ 0.8 reliable, ≥ 0.667 tentative).
+    pub reading: String,
+    /// Why `measure` or `value` is null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// Every measure computed for the field, the headline one first.
+    pub measures: Vec<Measure>,
+    /// Cohen's κ of each pair of labelers sharing at least two samples (nominal fields).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<PairAgreement>,
+    /// Per option of a multi-choice field: Fleiss' κ and α on "selected or not".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionAgreement>,
+    /// Nominal fields: how often value `a` and value `b` were given to the same sample by two labelers
+    /// (Krippendorff's coincidence matrix; symmetric, each sample weighs 1 over its labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<Confusion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Measure {
+    /// `krippendorff_alpha_nominal`, `krippendorff_alpha_ordinal`, `krippendorff_alpha_interval`,
+    /// `krippendorff_alpha_jaccard`, `krippendorff_alpha_masi`, `fleiss_kappa`, `mean_cohen_kappa`,
+    /// `span_f1_exact`, `span_f1_overlap`, `token_alpha_nominal`, `percent_agreement`.
+    pub name: String,
+    pub value: Option<f64>,
+    /// Samples the measure was computed on.
+    pub samples: u64,
+    /// Why the value is null, or what it was restricted to (e.g. Fleiss' κ: samples with exactly k labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PairAgreement {
+    pub a: String,
+    pub b: String,
+    /// Samples both labeled with a value for the field.
+    pub samples: u64,
+    pub cohen_kappa: Option<f64>,
+    pub percent_agreement: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OptionAgreement {
+    pub option: String,
+    pub fleiss_kappa: Option<f64>,
+    pub krippendorff_alpha: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Confusion {
+    /// The values, in the order of the rows and columns of `counts`.
+    pub values: Vec<String>,
+    pub counts: Vec<Vec<f64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LabelerQuality {
+    pub labeler: String,
+    pub labels: u64,
+    /// Over the nominal, ordinal and multi-choice fields: the share of (this labeler, other labeler, same
+    /// sample, same field) pairs that gave the same value. Null when the labeler shares no sample.
+    pub agreement_with_others: Option<f64>,
+    /// The share of this labeler's values that equal the sample's majority value (a strict majority of the
+    /// sample's labels, this labeler's included), over samples with at least two labels and a majority.
+    pub agreement_with_majority: Option<f64>,
+    /// Per field, the same two shares.
+    pub fields: Vec<LabelerFieldQuality>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LabelerFieldQuality {
+    pub field: String,
+    pub agreement_with_others: Option<f64>,
+    pub agreement_with_majority: Option<f64>,
+}

@@ -133,6 +133,18 @@ fn compare_runs_the_floor_then_the_loop_and_reports_their_ratio() {
 }
 
 #[test]
+fn quality_reports_both_stores_beside_their_floor() {
+    let db = Db::new();
+    let v = bench(&["quality", "--database-url", &db.url, "--samples", "300", "--runs", "1"], LIMIT);
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert_eq!(r["labels"], 900, "{r}");
+        assert!(r["report_ms"].as_f64().unwrap() > 0.0 && r["floor_ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+#[test]
 fn the_floor_alone_stores_exactly_the_acknowledged_labels() {
     let db = Db::new();
     let v = bench(

@@ -10,6 +10,7 @@
 //!   labeler far ahead of the others; `EXPLAIN (ANALYZE, BUFFERS)` of the claim on the largest.
 //! - `export`: a 1M-label export by a child `anvil worker`: rows/s and the worker's peak RSS.
 //! - `sqlite-loop`: the embedded default (SQLite) over HTTP, and the same two transactions on bare SQLite.
+//! - `quality`: the quality report of a 100k × 3-label queue on both stores, beside a bare read of its labels.
 //!
 //! Disk and CPU speed here vary a lot from day to day (fsync by ~20x), so absolute figures only mean
 //! something next to a floor measured in the same run: hence the ratios.
@@ -17,6 +18,7 @@
 mod export;
 mod floor;
 mod http;
+mod quality;
 mod scale;
 mod store;
 
@@ -48,6 +50,9 @@ enum Mode {
     Export(export::ExportArgs),
     /// The embedded default (SQLite in a temporary data directory) over HTTP, with its bare-SQLite floor.
     SqliteLoop(http::SqliteLoopArgs),
+    /// The quality report of a queue of N samples × 3 labels on Postgres and SQLite, beside a bare read of
+    /// the same labels.
+    Quality(quality::QualityArgs),
 }
 
 pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
@@ -58,6 +63,7 @@ pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         Mode::Scale(a) => scale::run_scale(&cfg, a).await,
         Mode::Export(a) => export::run_export(&cfg, a).await,
         Mode::SqliteLoop(a) => http::run_sqlite_loop(&cfg, a).await,
+        Mode::Quality(a) => quality::run_quality(&cfg, a).await,
     }
 }
 

@@ -53,6 +53,7 @@ impl From<CoreError> for ApiError {
             CoreError::BadRequest(m) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m),
             CoreError::Unauthorized(m) => ApiError::unauthorized(m),
             CoreError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            CoreError::Denied { code, message } => ApiError::new(StatusCode::FORBIDDEN, code, message),
             CoreError::Unavailable(what) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

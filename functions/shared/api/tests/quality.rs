@@ -176,7 +176,230 @@ async fn the_quality_report_is_for_auditors_and_admins_of_the_tenant(app: TestAp
     app.get("/v1/queues/not-a-uuid/quality", &admin).await.expect_error(StatusCode::NOT_FOUND, "not_found");
 }
 
+fn gold_schema() -> Value {
+    json!({"fields": [
+        {"name": "sentiment", "kind": "single_choice", "options": ["pos", "neg"]},
+        {"name": "note", "kind": "text", "required": false}
+    ]})
+}
+
+/// The known answer of gold item `g{i}`.
+fn gold_answer(ext: &str) -> &'static str {
+    if ext.ends_with(['1', '3']) { "pos" } else { "neg" }
+}
+
+/// Claims and submits until the queue has nothing left (None) or the claim is refused (the error).
+/// `right` says whether the labeler gets gold items right. Answers the external ids claimed, in order.
+async fn work(app: &TestApp, q: &str, who: &str, right: bool) -> (Vec<String>, Option<Value>) {
+    let tok = labeler("t1", who);
+    let mut seen = Vec::new();
+    loop {
+        let c = app.claim(q, &tok).await;
+        if c.status == StatusCode::NO_CONTENT {
+            return (seen, None);
+        }
+        if c.status == StatusCode::FORBIDDEN {
+            return (seen, Some(c.body));
+        }
+        let c = c.expect(StatusCode::OK);
+        // A gold answer never reaches a labeler.
+        assert!(!c.to_string().contains("answer"), "{c}");
+        let ext = c["sample"]["external_id"].as_str().unwrap().to_string();
+        let sentiment = match (ext.starts_with('g'), right) {
+            (true, true) => gold_answer(&ext),
+            (true, false) if gold_answer(&ext) == "pos" => "neg",
+            _ => "pos",
+        };
+        let body = json!({"assignment_id": assignment_id(&c), "payload": {"sentiment": sentiment}});
+        app.post("/v1/labels", &tok, body).await.expect(StatusCode::CREATED);
+        seen.push(ext);
+    }
+}
+
+async fn gold_samples_are_served_once_each_scored_and_guard_the_queue(app: TestApp) {
+    let admin = admin("t1");
+    let q = app.queue(&admin, "checked", 1, gold_schema()).await;
+    app.samples(&admin, &q, 30).await;
+    let gold_path = format!("/v1/queues/{q}/gold");
+    let item = |i: usize, answer: Value| json!({"external_id": format!("g{i}"), "payload": {"text": format!("check {i}")}, "answer": answer});
+
+    // Bad answers: 422 per field, nothing written.
+    let r = app.post(&gold_path, &admin, json!({"items": [item(1, json!({"sentiment": "pos"})), item(2, json!({"sentiment": "meh", "nope": 1}))]})).await;
+    r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let pointers: Vec<&str> = r.body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains(&"/items/1/answer/sentiment") && pointers.contains(&"/items/1/answer/nope"),
+        "{pointers:?}"
+    );
+    assert_eq!(app.get(&gold_path, &admin).await.expect(StatusCode::OK)["items"], json!([]));
+    app.post(&gold_path, &admin, json!({"items": [item(1, json!({}))]}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+
+    // g1 first with a wrong answer, corrected below.
+    let items: Vec<Value> = (1..=4)
+        .map(|i| item(i, json!({"sentiment": if i == 1 { "neg" } else { gold_answer(&format!("g{i}")) }})))
+        .collect();
+    let r = app.post(&gold_path, &admin, json!({"items": items})).await.expect(StatusCode::OK);
+    assert_eq!((r["created"].as_i64(), r["updated"].as_i64()), (Some(4), Some(0)));
+    // The same external id again replaces its answer.
+    let r = app
+        .post(&gold_path, &admin, json!({"items": [item(1, json!({"sentiment": "pos"}))]}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!((r["created"].as_i64(), r["updated"].as_i64()), (Some(0), Some(1)));
+    // An ordinary sample's external id cannot become gold.
+    app.post(&gold_path, &admin, json!({"items": [item(0, json!({"sentiment": "pos"})).as_object().unwrap().clone().into_iter().map(|(k, v)| if k == "external_id" { (k, json!("s00000")) } else { (k, v) }).collect::<serde_json::Map<_, _>>()]}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "not_gold");
+    let list = app.get(&gold_path, &auditor("t1")).await.expect(StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 4);
+    assert_eq!(list["items"][0]["answer"], json!({"sentiment": "pos"}));
+    // Labelers see none of it; another tenant finds nothing.
+    app.get(&gold_path, &labeler("t1", "good")).await.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.get(&format!("{gold_path}/settings"), &labeler("t1", "good"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.get(&gold_path, &admin_of("t2")).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.post(&gold_path, &admin_of("t2"), json!({"items": [item(9, json!({"sentiment": "pos"}))]}))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Settings: checked, then one claim in two is gold and two wrong gold answers stop a labeler.
+    let settings = format!("{gold_path}/settings");
+    assert_eq!(
+        app.get(&settings, &admin).await.expect(StatusCode::OK),
+        json!({"rate": 0.0, "floor": null, "exempt": []})
+    );
+    app.call(axum::http::Method::PUT, &settings, Some(&admin), Some(json!({"rate": 0.9})))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let s = json!({"rate": 0.5, "floor": {"min_accuracy": 0.75, "after": 2}, "exempt": []});
+    assert_eq!(
+        app.call(axum::http::Method::PUT, &settings, Some(&admin), Some(s.clone()))
+            .await
+            .expect(StatusCode::OK),
+        s
+    );
+
+    let (bad_seen, refused) = work(&app, &q, "bad", false).await;
+    let refused = refused.expect("the floor stops a labeler who gets the gold wrong");
+    assert_eq!(refused["error"]["code"], "below_gold_floor", "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("75 %"));
+    assert_eq!(bad_seen.iter().filter(|e| e.starts_with('g')).count(), 2, "{bad_seen:?}");
+
+    let (good_seen, refused) = work(&app, &q, "good", true).await;
+    assert!(refused.is_none());
+    let gold_seen: Vec<&String> = good_seen.iter().filter(|e| e.starts_with('g')).collect();
+    assert_eq!(gold_seen.len(), 4, "each gold sample once: {good_seen:?}");
+    let mut unique = gold_seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4);
+    assert_eq!(good_seen.len() + bad_seen.len(), 30 + 4 + 2, "every ordinary sample once, gold per labeler");
+
+    // Gold samples are not queue progress; their labels are scored, not measured for agreement.
+    let stats = app.get(&format!("/v1/queues/{q}/stats"), &admin).await.expect(StatusCode::OK);
+    assert_eq!((stats["total_samples"].as_i64(), stats["completed_samples"].as_i64()), (Some(30), Some(30)));
+    let r = app.get(&format!("/v1/queues/{q}/quality"), &auditor("t1")).await.expect(StatusCode::OK);
+    assert_eq!(r["labels"], 30);
+    let who = |n: &str| r["labelers"].as_array().unwrap().iter().find(|l| l["labeler"] == n).unwrap().clone();
+    let good = who("good");
+    assert_eq!(
+        (good["gold"]["items"].as_u64(), good["gold"]["accuracy"].as_f64()),
+        (Some(4), Some(1.0)),
+        "{good}"
+    );
+    assert_eq!((good["gold"]["scored"].as_u64(), good["gold"]["correct"].as_u64()), (Some(4), Some(4)));
+    let bad = who("bad");
+    assert_eq!(
+        (bad["gold"]["correct"].as_u64(), bad["gold"]["below_floor"].as_bool()),
+        (Some(0), Some(true)),
+        "{bad}"
+    );
+
+    // An admin's exemption lets the labeler claim again (at once on this process).
+    let s = json!({"rate": 0.5, "floor": {"min_accuracy": 0.75, "after": 2}, "exempt": ["bad"]});
+    app.call(axum::http::Method::PUT, &settings, Some(&admin), Some(s)).await.expect(StatusCode::OK);
+    let c = app.claim(&q, &labeler("t1", "bad")).await;
+    assert!(c.status == StatusCode::OK || c.status == StatusCode::NO_CONTENT, "{:?}", c.body);
+}
+
+async fn a_released_or_expired_gold_lease_never_reaches_the_ordinary_claim(app: TestApp) {
+    let admin = admin("t1");
+    let q = app.queue(&admin, "closed", 2, gold_schema()).await;
+    app.samples(&admin, &q, 3).await;
+    let items: Vec<Value> = (1..=2)
+        .map(|i| json!({"external_id": format!("g{i}"), "payload": {"text": "t"}, "answer": {"sentiment": "pos"}}))
+        .collect();
+    app.post(&format!("/v1/queues/{q}/gold"), &admin, json!({"items": items})).await.expect(StatusCode::OK);
+    app.call(
+        axum::http::Method::PUT,
+        &format!("/v1/queues/{q}/gold/settings"),
+        Some(&admin),
+        Some(json!({"rate": 0.5})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    // carl takes leases until both gold samples came up: releases one, lets the other expire.
+    let carl = labeler("t1", "carl");
+    let mut gold = Vec::new();
+    // Past the ordinary samples a claim is gold one time in two, else 204: ask again.
+    for _ in 0..200 {
+        if gold.len() == 2 {
+            break;
+        }
+        let c = app.claim(&q, &carl).await;
+        if c.status == StatusCode::NO_CONTENT {
+            continue;
+        }
+        let c = c.expect(StatusCode::OK);
+        let a = assignment_id(&c);
+        if c["sample"]["external_id"].as_str().unwrap().starts_with('g') {
+            gold.push(a.clone());
+            if gold.len() == 1 {
+                app.post(&format!("/v1/assignments/{a}/release"), &carl, json!({"reason": "skip"}))
+                    .await
+                    .expect(StatusCode::OK);
+            } else {
+                app.expire_lease(&a).await;
+            }
+            continue;
+        }
+        app.post(&format!("/v1/assignments/{a}/release"), &carl, json!({"reason": "skip"}))
+            .await
+            .expect(StatusCode::OK);
+    }
+    assert_eq!(gold.len(), 2, "both gold samples were served to carl");
+    // With gold off, the ordinary claim hands out only the 3 ordinary samples, twice each (overlap 2).
+    app.call(
+        axum::http::Method::PUT,
+        &format!("/v1/queues/{q}/gold/settings"),
+        Some(&admin),
+        Some(json!({"rate": 0.0})),
+    )
+    .await
+    .expect(StatusCode::OK);
+    for who in ["dora", "eve"] {
+        let (seen, refused) = work(&app, &q, who, true).await;
+        assert!(refused.is_none());
+        assert!(seen.iter().all(|e| e.starts_with('s')), "{who}: {seen:?}");
+        assert_eq!(seen.len(), 3, "{who}: {seen:?}");
+    }
+}
+
+fn admin_of(tenant: &str) -> String {
+    admin(tenant)
+}
+
 conformance!(
     the_quality_report_measures_agreement_per_field_and_labeler,
     the_quality_report_is_for_auditors_and_admins_of_the_tenant,
+    gold_samples_are_served_once_each_scored_and_guard_the_queue,
+    a_released_or_expired_gold_lease_never_reaches_the_ordinary_claim,
 );

@@ -26,6 +26,10 @@ const ROUTES: &[(&str, &str, Option<Role>)] = &[
     ("patch", "/v1/queues/{id}", Some(Role::Admin)),
     ("get", "/v1/queues/{id}/stats", Some(Role::Auditor)),
     ("get", "/v1/queues/{id}/quality", Some(Role::Auditor)),
+    ("post", "/v1/queues/{id}/gold", Some(Role::Admin)),
+    ("get", "/v1/queues/{id}/gold", Some(Role::Auditor)),
+    ("get", "/v1/queues/{id}/gold/settings", Some(Role::Auditor)),
+    ("put", "/v1/queues/{id}/gold/settings", Some(Role::Admin)),
     ("post", "/v1/queues/{id}/samples", Some(Role::Admin)),
     ("post", "/v1/queues/{id}/assignments/next", Some(Role::Labeler)),
     ("get", "/v1/assignments/{id}", Some(Role::Labeler)),
@@ -144,6 +148,10 @@ fn body_for(m: &str, path: &str, f: &Fixture) -> Option<Value> {
         ("post", "/v1/labels/{id}/review") => Some(json!({"verdict": "reject", "comment": "no"})),
         ("post", "/v1/tokens") => Some(json!({"name": "x", "role": "labeler"})),
         ("post", "/v1/queues/{id}/exports") => Some(json!({"format": "csv"})),
+        ("post", "/v1/queues/{id}/gold") => Some(
+            json!({"items": [{"external_id": "gold-zz", "payload": {"text": "t"}, "answer": {"label": "a"}}]}),
+        ),
+        ("put", "/v1/queues/{id}/gold/settings") => Some(json!({"rate": 0.1})),
         ("post", "/v1/queues/{id}/imports") => Some(json!({"format": "csv"})),
         _ => None,
     }

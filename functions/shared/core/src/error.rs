@@ -21,6 +21,10 @@ pub enum Error {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Allowed by role but refused by a rule of the resource (code is machine-readable, e.g.
+    /// `below_gold_floor`): a 403 that says why.
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     /// A dependency did not answer (database down, pool exhausted): retrying later may work.
     #[error("{0} unavailable")]
     Unavailable(&'static str),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anvil_types::{AddGold, AddGoldResult, GoldList, GoldSettings};
 use anvil_types::{
     AddSamples, AddSamplesResult, Assignment, Claim, CreateQueue, CreateToken, CreatedToken, Label,
     LabelListQuery, PatchQueue, Queue, QueueStats, ReleaseAssignment, Review, ReviewLabel, Role, SubmitLabel,
@@ -17,10 +18,14 @@ use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
 use crate::blob::{BlobStore, FsBlobStore};
 use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
+use crate::quality::gold::{GoldCache, GoldTally, check_gold, check_gold_settings, draw};
 use crate::schema::validate_label;
 #[cfg(feature = "aws")]
 use crate::sqs::SqsDispatcher;
 use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
+
+/// Most gold samples listed by `GET /v1/queues/{id}/gold`.
+pub const MAX_GOLD_LISTED: u32 = 10_000;
 
 /// Labels read per page by the quality report.
 pub const QUALITY_PAGE: u32 = 10_000;
@@ -32,6 +37,8 @@ pub struct Anvil {
     pub jwt: Arc<JwtVerifier>,
     /// Exports, imports and jobs; `None` where a process serves no such routes.
     pub background: Option<Background>,
+    /// Gold settings and labelers' standing, as the claim reads them (quality/gold.rs).
+    pub gold: Arc<GoldCache>,
 }
 
 /// The ports of background work and their settings.
@@ -85,7 +92,7 @@ impl std::fmt::Debug for Anvil {
 
 impl Anvil {
     pub fn new(store: Arc<dyn Store>, jwt: Arc<JwtVerifier>) -> Self {
-        Self { store, jwt, background: None }
+        Self { store, jwt, background: None, gold: Arc::default() }
     }
 
     pub fn with_background(mut self, bg: Background) -> Self {
@@ -170,7 +177,11 @@ impl Anvil {
                 _ => break,
             }
         }
-        Ok(c.report(q.id, q.overlap, q.schema_version))
+        let settings = self.store.gold_settings(&p.tenant, id).await?;
+        for g in self.store.gold_labels(&p.tenant, id, None).await? {
+            c.add_gold(&g.labeler, &g.payload, &g.answer);
+        }
+        Ok(c.report(q.id, q.overlap, q.schema_version, &settings))
     }
 
     pub async fn add_samples(
@@ -186,8 +197,98 @@ impl Anvil {
 
     // ---- assignments: every role can label (admins and auditors label too, under their own subject)
 
+    /// The labeler's live lease, or a new one: on a queue with gold samples, a gold sample they have not
+    /// seen at the queue's rate (nothing tells them it is gold), else the next ordinary sample. A labeler
+    /// under the queue's gold floor gets a 403 `below_gold_floor` instead.
     pub async fn claim(&self, p: &Principal, queue: Uuid) -> Result<Option<Claim>> {
+        let gold = self.gold_policy(p, queue).await?;
+        if let Some(g) = &gold {
+            if g.floor.is_some() && self.below_gold_floor(p, queue, g).await? {
+                let f = g.floor.as_ref().map(|f| (f.min_accuracy, f.after)).unwrap_or_default();
+                return Err(Error::Denied {
+                    code: "below_gold_floor",
+                    message: format!(
+                        "your accuracy on this queue's check items is under its floor of {:.0} % (after {} items): \
+                         it hands you no more samples; an admin can exempt you",
+                        f.0 * 100.0,
+                        f.1
+                    ),
+                });
+            }
+            if draw(g.rate)
+                && let Some(c) = self.store.claim_gold(&p.tenant, &p.subject, queue).await?
+            {
+                return Ok(Some(c));
+            }
+        }
         self.store.claim(&p.tenant, &p.subject, queue).await
+    }
+
+    /// The queue's gold settings when it uses gold (a rate or a floor), from the cache when fresh.
+    async fn gold_policy(&self, p: &Principal, queue: Uuid) -> Result<Option<Arc<GoldSettings>>> {
+        let s = match self.gold.settings(&p.tenant, queue) {
+            Some(s) => s,
+            None => match self.store.gold_settings(&p.tenant, queue).await {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    self.gold.keep_settings(&p.tenant, queue, s.clone());
+                    s
+                }
+                // An unknown queue: the ordinary claim answers it.
+                Err(Error::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        Ok((s.rate > 0.0 || s.floor.is_some()).then_some(s))
+    }
+
+    async fn below_gold_floor(&self, p: &Principal, queue: Uuid, g: &GoldSettings) -> Result<bool> {
+        if let Some(b) = self.gold.standing(&p.tenant, queue, p.subject.as_str()) {
+            return Ok(b);
+        }
+        let q = self.store.get_queue(&p.tenant, queue).await?;
+        let mut tally = GoldTally::default();
+        for l in self.store.gold_labels(&p.tenant, queue, Some(&p.subject)).await? {
+            tally.add(&q.schema, &l.payload, &l.answer);
+        }
+        let below = tally.below_floor(g, p.subject.as_str());
+        self.gold.keep_standing(&p.tenant, queue, p.subject.as_str(), below);
+        Ok(below)
+    }
+
+    /// Adds gold samples with their known answers (admin); each answer is checked against the queue's
+    /// current schema, field by field.
+    pub async fn add_gold(&self, p: &Principal, queue: Uuid, req: &AddGold) -> Result<AddGoldResult> {
+        p.require(Role::Admin)?;
+        let q = self.store.get_queue(&p.tenant, queue).await?;
+        check_gold(&q.schema, &req.items).map_err(Error::Validation)?;
+        let out = self.store.add_gold(&p.tenant, &p.subject, queue, &req.items).await?;
+        self.gold.forget_queue(&p.tenant, queue);
+        Ok(out)
+    }
+
+    /// The queue's gold samples with their answers (auditor, admin).
+    pub async fn list_gold(&self, p: &Principal, queue: Uuid) -> Result<GoldList> {
+        p.require(Role::Auditor)?;
+        Ok(GoldList { items: self.store.list_gold(&p.tenant, queue, MAX_GOLD_LISTED).await? })
+    }
+
+    pub async fn gold_settings(&self, p: &Principal, queue: Uuid) -> Result<GoldSettings> {
+        p.require(Role::Auditor)?;
+        self.store.gold_settings(&p.tenant, queue).await
+    }
+
+    pub async fn put_gold_settings(
+        &self,
+        p: &Principal,
+        queue: Uuid,
+        s: &GoldSettings,
+    ) -> Result<GoldSettings> {
+        p.require(Role::Admin)?;
+        check_gold_settings(s).map_err(Error::Validation)?;
+        let out = self.store.put_gold_settings(&p.tenant, &p.subject, queue, s).await?;
+        self.gold.forget_queue(&p.tenant, queue);
+        Ok(out)
     }
 
     pub async fn get_assignment(&self, p: &Principal, id: Uuid) -> Result<Claim> {
@@ -207,7 +308,15 @@ impl Anvil {
     // ---- labels
 
     pub async fn submit(&self, p: &Principal, req: &SubmitLabel) -> Result<Submitted> {
-        self.store.submit(&p.tenant, &p.subject, req.assignment_id, &req.payload, &validate_label).await
+        let out = self
+            .store
+            .submit(&p.tenant, &p.subject, req.assignment_id, &req.payload, &validate_label)
+            .await?;
+        // A gold label changes the labeler's standing: read it again at their next claim.
+        if let Submitted::Created(l) = &out {
+            self.gold.forget_standing(&p.tenant, l.queue_id, p.subject.as_str());
+        }
+        Ok(out)
     }
 
     pub async fn get_label(&self, p: &Principal, id: Uuid) -> Result<Label> {

@@ -14,8 +14,9 @@ use utoipa::{IntoParams, ToSchema};
 pub mod quality;
 pub mod schema;
 pub use quality::{
-    Confusion, FieldQuality, LabelerFieldQuality, LabelerQuality, Measure, OptionAgreement, PairAgreement,
-    QualityReport,
+    AddGold, AddGoldResult, Confusion, FieldQuality, GoldAccuracy, GoldFieldAccuracy, GoldFloor, GoldItem,
+    GoldList, GoldSettings, LabelerFieldQuality, LabelerQuality, Measure, NewGold, OptionAgreement,
+    PairAgreement, QualityReport,
 };
 pub use schema::{FieldKind, LabelSchema, SchemaField};
 

@@ -113,6 +113,106 @@ pub struct LabelerQuality {
     pub agreement_with_majority: Option<f64>,
     /// Per field, the same two shares.
     pub fields: Vec<LabelerFieldQuality>,
+    /// Accuracy on the queue's gold samples; null when the labeler has labeled none.
+    pub gold: Option<GoldAccuracy>,
+}
+
+/// A labeler's answers on gold samples against their known answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GoldAccuracy {
+    /// Gold samples labeled.
+    pub items: u64,
+    /// (gold sample, field) pairs scored: the fields each gold answer names.
+    pub scored: u64,
+    /// Of those, the ones the labeler got right.
+    pub correct: u64,
+    /// correct / scored.
+    pub accuracy: f64,
+    /// The queue's floor applies and this labeler is under it: it gets no more claims from the queue.
+    pub below_floor: bool,
+    /// An admin exempted this labeler from the floor.
+    pub exempt: bool,
+    pub fields: Vec<GoldFieldAccuracy>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GoldFieldAccuracy {
+    pub field: String,
+    pub scored: u64,
+    pub correct: u64,
+    pub accuracy: f64,
+}
+
+/// How a queue uses its gold samples (`GET`/`PUT /v1/queues/{id}/gold/settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoldSettings {
+    /// The share of claims that are served a gold sample the labeler has not seen, at random among
+    /// ordinary claims (0 = never, at most 0.5; 0.05 is one claim in twenty).
+    pub rate: f64,
+    /// An accuracy floor: a labeler under it stops getting claims from the queue.
+    #[serde(default)]
+    pub floor: Option<GoldFloor>,
+    /// Labelers the floor does not apply to (an admin's override).
+    #[serde(default)]
+    pub exempt: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoldFloor {
+    /// Lowest accuracy (0..=1) over the gold fields scored.
+    pub min_accuracy: f64,
+    /// Gold samples a labeler must have labeled before the floor applies (>= 1).
+    pub after: i32,
+}
+
+/// One gold sample: the sample as labelers see it and its known answer (per field; fields it leaves out are
+/// not scored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewGold {
+    pub external_id: String,
+    pub payload: serde_json::Value,
+    pub answer: serde_json::Value,
+}
+
+/// `POST /v1/queues/{id}/gold`: at most 1000 items. An external id that is already a gold sample of the
+/// queue gets the new answer (its payload stays).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddGold {
+    pub items: Vec<NewGold>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AddGoldResult {
+    pub created: i64,
+    pub updated: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GoldItem {
+    pub sample_id: Uuid,
+    pub external_id: String,
+    pub payload: serde_json::Value,
+    pub answer: serde_json::Value,
+    /// Labels given to it so far.
+    pub labels: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct GoldList {
+    pub items: Vec<GoldItem>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

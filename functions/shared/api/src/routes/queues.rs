@@ -2,8 +2,9 @@
 //! `/v1/me`.
 
 use anvil_types::{
-    AddSamples, AddSamplesResult, CreateImport, CreateQueue, CreateToken, CreatedToken, ErrorEnvelope,
-    Import, Me, OpsSummary, PatchQueue, QualityReport, Queue, QueueList, QueueStats, TokenInfo, TokenList,
+    AddGold, AddGoldResult, AddSamples, AddSamplesResult, CreateImport, CreateQueue, CreateToken,
+    CreatedToken, ErrorEnvelope, GoldList, GoldSettings, Import, Me, OpsSummary, PatchQueue, QualityReport,
+    Queue, QueueList, QueueStats, TokenInfo, TokenList,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,6 +22,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_queue, patch_queue))
         .routes(routes!(queue_stats))
         .routes(routes!(queue_quality))
+        .routes(routes!(add_gold, list_gold))
+        .routes(routes!(get_gold_settings, put_gold_settings))
         .routes(routes!(add_samples))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
@@ -151,6 +154,67 @@ async fn queue_quality(
 ) -> ApiResult<Json<QualityReport>> {
     record_queue(id);
     Ok(Json(s.anvil.queue_quality(&p, id).await?))
+}
+
+/// Add up to 1000 gold (check) samples with their known answers (admin). Each answer names the fields it
+/// knows and is checked against the queue's current schema (422 with a pointer per field); an external id
+/// that is already a gold sample of the queue gets the new answer; one that names an ordinary sample is a
+/// 409. Gold samples are served to each labeler at the queue's rate, at most once each, and never look
+/// different from other samples; their labels are scored, not exported.
+#[utoipa::path(post, path = "/v1/queues/{id}/gold", tag = "quality", params(("id" = Uuid, Path)),
+    request_body = AddGold, responses((status = 200, body = AddGoldResult), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+    (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn add_gold(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<AddGold>,
+) -> ApiResult<Json<AddGoldResult>> {
+    record_queue(id);
+    Ok(Json(s.anvil.add_gold(&p, id, &req).await?))
+}
+
+/// The queue's gold samples with their known answers and how many labels each has (auditor, admin).
+#[utoipa::path(get, path = "/v1/queues/{id}/gold", tag = "quality", params(("id" = Uuid, Path)),
+    responses((status = 200, body = GoldList), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn list_gold(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<GoldList>> {
+    record_queue(id);
+    Ok(Json(s.anvil.list_gold(&p, id).await?))
+}
+
+/// How the queue uses its gold samples: rate, accuracy floor, exempt labelers (auditor, admin).
+#[utoipa::path(get, path = "/v1/queues/{id}/gold/settings", tag = "quality", params(("id" = Uuid, Path)),
+    responses((status = 200, body = GoldSettings), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_gold_settings(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<GoldSettings>> {
+    record_queue(id);
+    Ok(Json(s.anvil.gold_settings(&p, id).await?))
+}
+
+/// Set the gold rate (0..=0.5 of claims), the accuracy floor (a labeler under `min_accuracy` after `after`
+/// gold samples gets a 403 `below_gold_floor` on claims) and the labelers exempt from it (admin).
+#[utoipa::path(put, path = "/v1/queues/{id}/gold/settings", tag = "quality", params(("id" = Uuid, Path)),
+    request_body = GoldSettings, responses((status = 200, body = GoldSettings),
+    (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+    (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn put_gold_settings(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<GoldSettings>,
+) -> ApiResult<Json<GoldSettings>> {
+    record_queue(id);
+    Ok(Json(s.anvil.put_gold_settings(&p, id, &req).await?))
 }
 
 /// Add up to 1000 samples; idempotent by `external_id` (admin).

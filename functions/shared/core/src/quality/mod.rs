@@ -18,13 +18,14 @@
 //! - text: none (`measure: null`, with why).
 
 pub mod dawid_skene;
+pub mod gold;
 pub mod measures;
 
 use std::collections::HashMap;
 
 use anvil_types::{
-    Confusion, FieldKind, FieldQuality, LabelSchema, LabelerFieldQuality, LabelerQuality, Measure,
-    OptionAgreement, PairAgreement, QualityReport,
+    Confusion, FieldKind, FieldQuality, GoldSettings, LabelSchema, LabelerFieldQuality, LabelerQuality,
+    Measure, OptionAgreement, PairAgreement, QualityReport,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -153,6 +154,9 @@ pub struct Collector {
     /// Span fields: the source text of each sample, by (field index, sample index).
     texts: HashMap<(usize, u32), String>,
     labels: u64,
+    schema: LabelSchema,
+    /// Per labeler, the tally of their labels on gold samples.
+    gold: HashMap<String, gold::GoldTally>,
 }
 
 impl Collector {
@@ -166,7 +170,14 @@ impl Collector {
             labels_per_sample: Vec::new(),
             texts: HashMap::new(),
             labels: 0,
+            schema: schema.clone(),
+            gold: HashMap::new(),
         }
+    }
+
+    /// Scores one label on a gold sample against its answer (gold samples take no part in agreement).
+    pub fn add_gold(&mut self, labeler: &str, payload: &Value, answer: &Value) {
+        self.gold.entry(labeler.to_string()).or_default().add(&self.schema, payload, answer);
     }
 
     /// Whether rows should carry the sample payload (a span field measures tokens of the sample's text).
@@ -203,7 +214,14 @@ impl Collector {
         }
     }
 
-    pub fn report(self, queue_id: Uuid, overlap: i32, schema_version: i32) -> QualityReport {
+    /// The report; `gold` is the queue's gold settings (whether each labeler is under its floor).
+    pub fn report(
+        self,
+        queue_id: Uuid,
+        overlap: i32,
+        schema_version: i32,
+        gold: &GoldSettings,
+    ) -> QualityReport {
         let labelers = self.labeler_names.len();
         let mut per_labeler = vec![Shares::default(); labelers];
         let mut per_labeler_field: Vec<Vec<Shares>> =
@@ -234,8 +252,22 @@ impl Collector {
                         agreement_with_majority: per_labeler_field[w][fi].majority(),
                     })
                     .collect(),
+                gold: self.gold.get(&self.labeler_names[w]).map(|g| g.report(gold, &self.labeler_names[w])),
             })
             .collect();
+        // Labelers who so far labeled only gold samples.
+        for (name, g) in &self.gold {
+            if !self.labelers.contains_key(name) {
+                labeler_rows.push(LabelerQuality {
+                    labeler: name.clone(),
+                    labels: 0,
+                    agreement_with_others: None,
+                    agreement_with_majority: None,
+                    fields: Vec::new(),
+                    gold: Some(g.report(gold, name)),
+                });
+            }
+        }
         labeler_rows.sort_by(|a, b| a.labeler.cmp(&b.labeler));
         QualityReport {
             queue_id,
@@ -670,7 +702,7 @@ mod tests {
                 json!({"sentiment": sent, "stars": stars, "tags": ["a"], "note": "x", "ents": ents}),
             ));
         }
-        let r = c.report(Uuid::nil(), 2, 1);
+        let r = c.report(Uuid::nil(), 2, 1, &GoldSettings::default());
         assert_eq!((r.labels, r.samples, r.samples_multiply_labeled), (6, 3, 3));
         let f = |n: &str| r.fields.iter().find(|f| f.name == n).unwrap();
         assert_eq!(f("sentiment").measure.as_deref(), Some("krippendorff_alpha_nominal"));
@@ -694,7 +726,7 @@ mod tests {
         let mut c = Collector::new(&schema());
         c.add(&row(1, "a", json!({"sentiment": 3, "stars": "five"})));
         c.add(&row(1, "b", json!({"sentiment": "pos"})));
-        let r = c.report(Uuid::nil(), 2, 1);
+        let r = c.report(Uuid::nil(), 2, 1, &GoldSettings::default());
         assert_eq!(r.fields[0].value, None);
         assert_eq!(r.fields[0].why.as_deref(), Some(Undefined::TooFewPairs.reason().as_str()));
     }

@@ -8,6 +8,8 @@ mod handed;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "postgres")]
+mod postgres_quality;
+#[cfg(feature = "postgres")]
 mod postgres_tasks;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod rows;
@@ -15,6 +17,8 @@ mod rows;
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_group;
+#[cfg(feature = "sqlite")]
+mod sqlite_quality;
 #[cfg(feature = "sqlite")]
 mod sqlite_tasks;
 
@@ -74,7 +78,7 @@ pub struct NewToken {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: QualityStore + Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str;
     /// Answers when the database answers.
@@ -127,10 +131,28 @@ pub trait Store: Send + Sync + 'static {
         comment: &str,
     ) -> Result<Review>;
 
-    // ---- quality
-    /// The labels of a queue as the quality report reads them, in label id order after `after`. A label
-    /// whose latest review rejects it is left out (it does not count as an answer). `with_samples` adds each
-    /// label's sample payload (span fields measure tokens of the sample's text).
+    // ---- personal access tokens
+    async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo>;
+    async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>>;
+    async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo>;
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+}
+
+/// A label on a gold sample, with the sample's known answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldLabel {
+    pub labeler: String,
+    pub payload: Value,
+    pub answer: Value,
+}
+
+/// Quality control: what the agreement report reads, and gold samples. Implemented by both adapters
+/// (store/postgres_quality.rs, store/sqlite_quality.rs); part of every [`Store`].
+#[async_trait]
+pub trait QualityStore: Send + Sync + 'static {
+    /// The labels of a queue's ordinary (not gold) samples as the quality report reads them, in label id
+    /// order after `after`. A label whose latest review rejects it is left out (it does not count as an
+    /// answer). `with_samples` adds each label's sample payload (span fields measure tokens of its text).
     async fn quality_rows(
         &self,
         t: &TenantId,
@@ -140,11 +162,37 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<crate::quality::QualityRow>>;
 
-    // ---- personal access tokens
-    async fn create_token(&self, t: &TenantId, actor: &Subject, tok: &NewToken) -> Result<TokenInfo>;
-    async fn list_tokens(&self, t: &TenantId) -> Result<Vec<TokenInfo>>;
-    async fn revoke_token(&self, t: &TenantId, actor: &Subject, id: Uuid) -> Result<TokenInfo>;
-    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Adds gold samples (checked by the service) in one transaction; an external id that is already a gold
+    /// sample of the queue gets the new answer; one that names an ordinary sample is a conflict.
+    async fn add_gold(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        items: &[anvil_types::NewGold],
+    ) -> Result<anvil_types::AddGoldResult>;
+    /// The queue's gold samples with their answers, by external id (at most `limit`).
+    async fn list_gold(&self, t: &TenantId, queue: Uuid, limit: u32) -> Result<Vec<anvil_types::GoldItem>>;
+    /// The queue's gold settings (rate 0 and no floor when never set).
+    async fn gold_settings(&self, t: &TenantId, queue: Uuid) -> Result<anvil_types::GoldSettings>;
+    async fn put_gold_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &anvil_types::GoldSettings,
+    ) -> Result<anvil_types::GoldSettings>;
+    /// A new lease on a gold sample of an active queue that the labeler has never been given, at random;
+    /// `None` when there is none left for them, or when they hold a lease in the queue (the ordinary claim
+    /// answers that one).
+    async fn claim_gold(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>>;
+    /// Submitted labels on the queue's gold samples, with their answers; `labeler` restricts to one.
+    async fn gold_labels(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        labeler: Option<&Subject>,
+    ) -> Result<Vec<GoldLabel>>;
 }
 
 /// A new time-ordered id.

@@ -38,7 +38,7 @@ pub const APP_ROLE: &str = "anvil_app";
 pub struct PgStore {
     pool: PgPool,
     /// Leases handed out by this process: their submit skips the context read (store/handed.rs).
-    handed: Arc<HandedLeases>,
+    pub(super) handed: Arc<HandedLeases>,
 }
 
 /// Runs the migrations as the connecting (owner) user.
@@ -155,7 +155,7 @@ pub(super) async fn load_queue(
 }
 
 /// The full claim answer (assignment + sample + schema) for one assignment.
-async fn load_claim(
+pub(super) async fn load_claim(
     tx: &mut Transaction<'static, Postgres>,
     t: &TenantId,
     id: Uuid,
@@ -395,8 +395,9 @@ impl Store for PgStore {
         let q = load_queue(&mut tx, t, id).await?;
         let row = sqlx::query(
             "SELECT
-               (SELECT count(*) FROM (SELECT 1 FROM labels WHERE queue_id = $1 GROUP BY sample_id
-                                      HAVING count(*) >= $2) c) AS completed,
+               (SELECT count(*) FROM (SELECT 1 FROM labels l WHERE l.queue_id = $1
+                                        AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
+                                      GROUP BY l.sample_id HAVING count(*) >= $2) c) AS completed,
                (SELECT count(*) FROM labels WHERE queue_id = $1) AS submitted,
                (SELECT count(*) FROM assignments WHERE queue_id = $1 AND state = 'leased' AND expires_at >= now())
                  AS leased,
@@ -673,38 +674,6 @@ impl Store for PgStore {
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         Ok(labels)
-    }
-
-    async fn quality_rows(
-        &self,
-        t: &TenantId,
-        queue: Uuid,
-        with_samples: bool,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<crate::quality::QualityRow>> {
-        let mut tx = self.tx(t).await?;
-        // Keyset pages of labels_queue_id_idx as exports read them; the latest review of each label by
-        // reviews_label_idx (most labels have none: one empty index probe), and the sample by primary key
-        // only when asked for.
-        let rows = sqlx::query(
-            "SELECT l.id, l.sample_id, l.labeler, l.payload,
-                    CASE WHEN $5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
-             FROM labels l
-             WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.id > $3
-               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
-                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS DISTINCT FROM 'reject'
-             ORDER BY l.id LIMIT $4",
-        )
-        .bind(queue)
-        .bind(t.as_str())
-        .bind(after.unwrap_or(Uuid::nil()))
-        .bind(i64::from(limit))
-        .bind(with_samples)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
     }
 
     async fn review(

@@ -180,6 +180,8 @@ impl TaskStore for PgStore {
                      AND l.id > $4
                      AND ($5::text IS NULL OR l.labeler = $5)
                      AND ($6::integer IS NULL OR l.schema_version = $6)
+                     -- labels on gold samples are checks of the labelers, not data
+                     AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
                    ORDER BY l.id LIMIT $7) l
              CROSS JOIN LATERAL (SELECT x.external_id, x.payload FROM samples x WHERE x.id = l.sample_id) s
              ORDER BY l.id",

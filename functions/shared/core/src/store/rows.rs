@@ -37,6 +37,11 @@ pub(crate) trait StoredRow {
     fn opt_time(&self, col: &str) -> Result<Option<OffsetDateTime>>;
     fn json(&self, col: &str) -> Result<Value>;
     fn opt_json(&self, col: &str) -> Result<Option<Value>>;
+    fn float(&self, col: &str) -> Result<f64>;
+    fn opt_float(&self, col: &str) -> Result<Option<f64>>;
+    /// A boolean (Postgres `boolean`, SQLite 0/1).
+    fn flag(&self, col: &str) -> Result<bool>;
+    fn opt_int(&self, col: &str) -> Result<Option<i32>>;
 }
 
 /// A damaged or unknown stored value: an internal error (logged, answered 500) that names the column.
@@ -239,6 +244,26 @@ pub(crate) fn quality_row(r: &impl StoredRow, with_sample: bool) -> Result<crate
     })
 }
 
+/// A gold sample: `id, external_id, payload, answer, labels`.
+pub(crate) fn gold_item(r: &impl StoredRow) -> Result<anvil_types::GoldItem> {
+    Ok(anvil_types::GoldItem {
+        sample_id: r.uuid("id")?,
+        external_id: r.text("external_id")?,
+        payload: r.json("payload")?,
+        answer: r.json("answer")?,
+        labels: r.bigint("labels")?,
+    })
+}
+
+/// A queue's gold settings: `rate, min_accuracy, min_items, exempt` (a floor needs both of its columns).
+pub(crate) fn gold_settings(r: &impl StoredRow) -> Result<anvil_types::GoldSettings> {
+    let floor = match (r.opt_float("min_accuracy")?, r.opt_int("min_items")?) {
+        (Some(min_accuracy), Some(after)) => Some(anvil_types::GoldFloor { min_accuracy, after }),
+        _ => None,
+    };
+    Ok(anvil_types::GoldSettings { rate: r.float("rate")?, floor, exempt: typed(r, "exempt")? })
+}
+
 /// A queue's statistics from its totals row (`completed, submitted, leased, expired`) and one row per labeler
 /// (`labeler, submitted, leased, released`).
 pub(crate) fn queue_stats<R: StoredRow>(q: &Queue, totals: &R, per_labeler: &[R]) -> Result<QueueStats> {
@@ -381,6 +406,7 @@ mod pg {
         native_reads! {
             text: String, opt_text: Option<String>, int: i32, bigint: i64, opt_bigint: Option<i64>, uuid: Uuid,
             time: OffsetDateTime, opt_time: Option<OffsetDateTime>, json: Value, opt_json: Option<Value>,
+            float: f64, opt_float: Option<f64>, flag: bool, opt_int: Option<i32>,
         }
     }
 }
@@ -409,7 +435,10 @@ mod sqlite {
     /// SQLite: ids as TEXT, instants as integer milliseconds, JSON as TEXT.
     impl StoredRow for SqliteRow {
         borrowed_str!();
-        native_reads! { text: String, opt_text: Option<String>, int: i32, bigint: i64, opt_bigint: Option<i64> }
+        native_reads! {
+            text: String, opt_text: Option<String>, int: i32, bigint: i64, opt_bigint: Option<i64>, float: f64,
+            opt_float: Option<f64>, flag: bool, opt_int: Option<i32>,
+        }
         fn uuid(&self, col: &str) -> Result<Uuid> {
             self.with_str(col, |s| {
                 Uuid::parse_str(s).map_err(|e| stored_error(col, format_args!("`{s}` is not a uuid: {e}")))
@@ -472,6 +501,18 @@ mod tests {
             serde_json::from_str(&self.text(col)?).map_err(|e| stored_error(col, e))
         }
         fn opt_json(&self, _: &str) -> Result<Option<Value>> {
+            Ok(None)
+        }
+        fn float(&self, col: &str) -> Result<f64> {
+            Err(stored_error(col, "not in this row"))
+        }
+        fn opt_float(&self, _: &str) -> Result<Option<f64>> {
+            Ok(None)
+        }
+        fn flag(&self, col: &str) -> Result<bool> {
+            Err(stored_error(col, "not in this row"))
+        }
+        fn opt_int(&self, _: &str) -> Result<Option<i32>> {
             Ok(None)
         }
     }

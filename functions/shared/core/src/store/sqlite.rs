@@ -47,7 +47,7 @@ pub struct SqliteStore {
     /// Claims and submits: group commit on the writer connection (see sqlite_group.rs).
     group: GroupWriter,
     /// Leases handed out by this process: their submit skips the context read (store/handed.rs).
-    handed: Arc<HandedLeases>,
+    pub(super) handed: Arc<HandedLeases>,
 }
 
 /// How hard SQLite syncs to disk.
@@ -102,7 +102,8 @@ impl SqliteStore {
         &self.writer
     }
 
-    pub(super) fn readers(&self) -> &SqlitePool {
+    /// The reader pool (read-only connections), as the store reads with it.
+    pub fn readers(&self) -> &SqlitePool {
         &self.readers
     }
 
@@ -185,7 +186,7 @@ pub(super) async fn load_queue(tx: &mut SqliteConnection, t: &TenantId, id: Uuid
     rows::queue(&row)
 }
 
-async fn load_claim(
+pub(super) async fn load_claim(
     tx: &mut SqliteConnection,
     t: &TenantId,
     id: Uuid,
@@ -733,8 +734,9 @@ impl Store for SqliteStore {
         let qid = id.to_string();
         let row = sqlx::query(
             "SELECT
-               (SELECT count(*) FROM (SELECT 1 FROM labels WHERE queue_id = ?1 GROUP BY sample_id
-                                      HAVING count(*) >= ?2)) AS completed,
+               (SELECT count(*) FROM (SELECT 1 FROM labels l WHERE l.queue_id = ?1
+                                        AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
+                                      GROUP BY l.sample_id HAVING count(*) >= ?2)) AS completed,
                (SELECT count(*) FROM labels WHERE queue_id = ?1) AS submitted,
                (SELECT count(*) FROM assignments WHERE queue_id = ?1 AND state = 'leased' AND expires_at >= ?3)
                  AS leased,
@@ -981,33 +983,6 @@ impl Store for SqliteStore {
         attach_reviews(&mut tx, &mut labels).await?;
         tx.commit().await?;
         Ok(labels)
-    }
-
-    async fn quality_rows(
-        &self,
-        t: &TenantId,
-        queue: Uuid,
-        with_samples: bool,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<crate::quality::QualityRow>> {
-        let rows = sqlx::query(
-            "SELECT l.id, l.sample_id, l.labeler, l.payload,
-                    CASE WHEN ?5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
-             FROM labels l
-             WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.id > ?3
-               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
-                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS NOT 'reject'
-             ORDER BY l.id LIMIT ?4",
-        )
-        .bind(queue.to_string())
-        .bind(t.as_str())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .bind(with_samples)
-        .fetch_all(self.readers())
-        .await?;
-        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
     }
 
     async fn review(

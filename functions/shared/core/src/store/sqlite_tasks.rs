@@ -193,6 +193,7 @@ impl TaskStore for SqliteStore {
              WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.created_at <= ?3
                AND l.id > ?4 AND (?5 IS NULL OR l.labeler = ?5)
                AND (?6 IS NULL OR l.schema_version = ?6)
+               AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
              ORDER BY l.id LIMIT ?7",
         )
         .bind(queue.to_string())

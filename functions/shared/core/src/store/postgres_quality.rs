@@ -1,0 +1,279 @@
+//! Postgres: what the quality report reads, and gold samples (migrations/0009_gold.sql).
+
+use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
+use async_trait::async_trait;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::postgres::{PgStore, audit, load_claim, load_queue};
+use super::rows::{self, StoredRow};
+use super::{GoldLabel, QualityStore, new_id};
+use crate::domain::{Subject, TenantId};
+use crate::error::{Error, Result};
+use crate::quality::QualityRow;
+
+#[async_trait]
+impl QualityStore for PgStore {
+    async fn quality_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        with_samples: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<QualityRow>> {
+        let mut tx = self.tx(t).await?;
+        // Keyset pages of labels_queue_id_idx as exports read them; per label, one probe of the (small)
+        // gold_answers primary key and of reviews_label_idx (most labels have no review: an empty probe),
+        // and the sample by primary key only when asked for.
+        let rows = sqlx::query(
+            "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                    CASE WHEN $5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+             FROM labels l
+             WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.id > $3
+               AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
+               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS DISTINCT FROM 'reject'
+             ORDER BY l.id LIMIT $4",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(i64::from(limit))
+        .bind(with_samples)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+    }
+
+    async fn add_gold(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        items: &[NewGold],
+    ) -> Result<AddGoldResult> {
+        let mut tx = self.tx(t).await?;
+        let q = load_queue(&mut tx, t, queue).await?;
+        if q.state == QueueState::Archived {
+            return Err(Error::conflict(
+                "queue_archived",
+                "gold samples cannot be added to an archived queue",
+            ));
+        }
+        let ext: Vec<&str> = items.iter().map(|g| g.external_id.as_str()).collect();
+        // Lock the queue's samples of these external ids: a concurrent add of the same ids waits here.
+        let existing = sqlx::query(
+            "SELECT s.external_id, s.id, s.gold FROM samples s
+             WHERE s.queue_id = $1 AND s.external_id = ANY($2) FOR UPDATE",
+        )
+        .bind(queue)
+        .bind(&ext)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut known = std::collections::HashMap::new();
+        for r in &existing {
+            let e: String = r.text("external_id")?;
+            if !r.flag("gold")? {
+                return Err(Error::conflict(
+                    "not_gold",
+                    format!(
+                        "`{e}` is an ordinary sample of this queue; a gold sample needs its own external id"
+                    ),
+                ));
+            }
+            known.insert(e, r.uuid("id")?);
+        }
+        let (mut ids, mut answers, mut new_ids, mut new_ext, mut new_payloads) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for g in items {
+            let id = match known.get(&g.external_id) {
+                Some(id) => *id,
+                None => {
+                    let id = new_id();
+                    new_ids.push(id);
+                    new_ext.push(g.external_id.as_str());
+                    new_payloads.push(g.payload.clone());
+                    id
+                }
+            };
+            ids.push(id);
+            answers.push(g.answer.clone());
+        }
+        // No open slot: only the gold claim hands a gold sample out (and the trigger keeps it so).
+        sqlx::query(
+            "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank, order_key,
+                                  open_slots, gold)
+             SELECT $1, u.id, $2, u.ext, u.payload, 0, 0, 0, 0, true
+             FROM unnest($3::uuid[], $4::text[], $5::jsonb[]) AS u(id, ext, payload)",
+        )
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(&new_ids)
+        .bind(&new_ext)
+        .bind(&new_payloads)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO gold_answers (tenant_id, sample_id, queue_id, answer, created_by)
+             SELECT $1, u.id, $2, u.answer, $3 FROM unnest($4::uuid[], $5::jsonb[]) AS u(id, answer)
+             ON CONFLICT (sample_id) DO UPDATE SET answer = EXCLUDED.answer, updated_at = now()",
+        )
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(actor.as_str())
+        .bind(&ids)
+        .bind(&answers)
+        .execute(&mut *tx)
+        .await?;
+        let created = i64::try_from(new_ids.len()).unwrap_or(i64::MAX);
+        let updated = i64::try_from(items.len()).unwrap_or(i64::MAX) - created;
+        audit(
+            &mut tx,
+            t,
+            actor,
+            "gold.add",
+            queue.to_string(),
+            json!({"created": created, "updated": updated}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(AddGoldResult { created, updated })
+    }
+
+    async fn list_gold(&self, t: &TenantId, queue: Uuid, limit: u32) -> Result<Vec<GoldItem>> {
+        let mut tx = self.tx(t).await?;
+        load_queue(&mut tx, t, queue).await?;
+        let rows = sqlx::query(
+            "SELECT s.id, s.external_id, s.payload, g.answer,
+                    (SELECT count(*) FROM labels l WHERE l.sample_id = s.id) AS labels
+             FROM gold_answers g JOIN samples s ON s.id = g.sample_id
+             WHERE g.queue_id = $1 AND g.tenant_id = $2
+             ORDER BY s.external_id LIMIT $3",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(rows::gold_item).collect()
+    }
+
+    async fn gold_settings(&self, t: &TenantId, queue: Uuid) -> Result<GoldSettings> {
+        let mut tx = self.tx(t).await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "SELECT rate, min_accuracy, min_items, exempt FROM gold_settings WHERE queue_id = $1 AND tenant_id = $2",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map_or(Ok(GoldSettings::default()), rows::gold_settings)
+    }
+
+    async fn put_gold_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &GoldSettings,
+    ) -> Result<GoldSettings> {
+        let mut tx = self.tx(t).await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "INSERT INTO gold_settings AS g (tenant_id, queue_id, rate, min_accuracy, min_items, exempt, updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (queue_id) DO UPDATE SET rate = EXCLUDED.rate, min_accuracy = EXCLUDED.min_accuracy,
+                 min_items = EXCLUDED.min_items, exempt = EXCLUDED.exempt, updated_by = EXCLUDED.updated_by,
+                 updated_at = now()
+             RETURNING rate, min_accuracy, min_items, exempt",
+        )
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(s.rate)
+        .bind(s.floor.as_ref().map(|f| f.min_accuracy))
+        .bind(s.floor.as_ref().map(|f| f.after))
+        .bind(json!(s.exempt))
+        .bind(actor.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, t, actor, "gold.settings", queue.to_string(), json!(s)).await?;
+        tx.commit().await?;
+        rows::gold_settings(&row)
+    }
+
+    async fn claim_gold(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
+        let mut tx = self.tx(t).await?;
+        // One of the labeler's unseen gold samples at random (gold sets are small: hundreds). ON CONFLICT
+        // DO NOTHING: a lease the labeler already holds in the queue (assignments_one_live_lease_idx) wins,
+        // and the ordinary claim answers it.
+        let id: Option<Uuid> = sqlx::query_scalar(
+            "WITH q AS (
+                SELECT schema_version, lease_seconds FROM queues
+                WHERE id = $1 AND tenant_id = $2 AND state = 'active'
+            ), pick AS (
+                SELECT g.sample_id FROM gold_answers g
+                WHERE g.queue_id = $1 AND g.tenant_id = $2
+                  AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = g.sample_id AND x.labeler = $3)
+                ORDER BY random() LIMIT 1
+            )
+            INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, expires_at)
+            SELECT $2, $4, $1, pick.sample_id, $3, 'leased', q.schema_version,
+                   now() + make_interval(secs => q.lease_seconds)
+            FROM q, pick
+            ON CONFLICT DO NOTHING
+            RETURNING id",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .bind(new_id())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let claim = load_claim(&mut tx, t, id, Some(labeler)).await?;
+        tx.commit().await?;
+        self.handed.remember(t, &claim);
+        Ok(Some(claim))
+    }
+
+    async fn gold_labels(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        labeler: Option<&Subject>,
+    ) -> Result<Vec<GoldLabel>> {
+        let mut tx = self.tx(t).await?;
+        // Per gold sample, its submitted assignments (by assignments_sample_labeler_key) and their labels.
+        let rows = sqlx::query(
+            "SELECT l.labeler, l.payload, g.answer
+             FROM gold_answers g
+             JOIN assignments a ON a.sample_id = g.sample_id AND a.state = 'submitted'
+                               AND ($3::text IS NULL OR a.labeler = $3)
+             JOIN labels l ON l.assignment_id = a.id
+             WHERE g.queue_id = $1 AND g.tenant_id = $2",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(labeler.map(Subject::as_str))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GoldLabel {
+                    labeler: r.text("labeler")?,
+                    payload: r.json("payload")?,
+                    answer: r.json("answer")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,256 @@
+//! SQLite: what the quality report reads, and gold samples (migrations/sqlite/0009_gold.sql). The same
+//! statements as store/postgres_quality.rs in SQLite's dialect.
+
+use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
+use async_trait::async_trait;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::rows::{self, StoredRow};
+use super::sqlite::{SqliteStore, audit, load_claim, load_queue, now_ms};
+use super::{GoldLabel, QualityStore, new_id};
+use crate::domain::{Subject, TenantId};
+use crate::error::{Error, Result};
+use crate::quality::QualityRow;
+
+#[async_trait]
+impl QualityStore for SqliteStore {
+    async fn quality_rows(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        with_samples: bool,
+        after: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<QualityRow>> {
+        let rows = sqlx::query(
+            "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                    CASE WHEN ?5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+             FROM labels l
+             WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.id > ?3
+               AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
+               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
+                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS NOT 'reject'
+             ORDER BY l.id LIMIT ?4",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .bind(with_samples)
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+    }
+
+    async fn add_gold(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        items: &[NewGold],
+    ) -> Result<AddGoldResult> {
+        let mut tx = self.write().await?;
+        let q = load_queue(&mut tx, t, queue).await?;
+        if q.state == QueueState::Archived {
+            return Err(Error::conflict(
+                "queue_archived",
+                "gold samples cannot be added to an archived queue",
+            ));
+        }
+        let qid = queue.to_string();
+        let now = now_ms();
+        let (mut created, mut updated) = (0i64, 0i64);
+        for g in items {
+            let existing = sqlx::query("SELECT id, gold FROM samples WHERE queue_id = ? AND external_id = ?")
+                .bind(&qid)
+                .bind(&g.external_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let id = match existing {
+                Some(r) if !r.flag("gold")? => {
+                    return Err(Error::conflict(
+                        "not_gold",
+                        format!(
+                            "`{}` is an ordinary sample of this queue; a gold sample needs its own external id",
+                            g.external_id
+                        ),
+                    ));
+                }
+                Some(r) => {
+                    updated += 1;
+                    r.text("id")?
+                }
+                None => {
+                    let id = new_id().to_string();
+                    // No open slot: only the gold claim hands a gold sample out (and the trigger keeps it so).
+                    sqlx::query(
+                        "INSERT INTO samples (tenant_id, id, queue_id, external_id, payload, priority, rank,
+                                              order_key, open_slots, gold, created_at)
+                         VALUES (?, ?, ?, ?, ?, 0, 0, 0, 0, 1, ?)",
+                    )
+                    .bind(t.as_str())
+                    .bind(&id)
+                    .bind(&qid)
+                    .bind(&g.external_id)
+                    .bind(g.payload.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    created += 1;
+                    id
+                }
+            };
+            sqlx::query(
+                "INSERT INTO gold_answers (tenant_id, sample_id, queue_id, answer, created_by, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (sample_id) DO UPDATE SET answer = excluded.answer, updated_at = excluded.updated_at",
+            )
+            .bind(t.as_str())
+            .bind(&id)
+            .bind(&qid)
+            .bind(g.answer.to_string())
+            .bind(actor.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(&mut tx, t, actor, "gold.add", qid, json!({"created": created, "updated": updated})).await?;
+        tx.commit().await?;
+        Ok(AddGoldResult { created, updated })
+    }
+
+    async fn list_gold(&self, t: &TenantId, queue: Uuid, limit: u32) -> Result<Vec<GoldItem>> {
+        let mut tx = self.read().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let rows = sqlx::query(
+            "SELECT s.id, s.external_id, s.payload, g.answer,
+                    (SELECT count(*) FROM labels l WHERE l.sample_id = s.id) AS labels
+             FROM gold_answers g JOIN samples s ON s.id = g.sample_id
+             WHERE g.queue_id = ? AND g.tenant_id = ?
+             ORDER BY s.external_id LIMIT ?",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(rows::gold_item).collect()
+    }
+
+    async fn gold_settings(&self, t: &TenantId, queue: Uuid) -> Result<GoldSettings> {
+        let mut tx = self.read().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "SELECT rate, min_accuracy, min_items, exempt FROM gold_settings WHERE queue_id = ? AND tenant_id = ?",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map_or(Ok(GoldSettings::default()), rows::gold_settings)
+    }
+
+    async fn put_gold_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &GoldSettings,
+    ) -> Result<GoldSettings> {
+        let mut tx = self.write().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "INSERT INTO gold_settings (tenant_id, queue_id, rate, min_accuracy, min_items, exempt, updated_by,
+                                        updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (queue_id) DO UPDATE SET rate = excluded.rate, min_accuracy = excluded.min_accuracy,
+                 min_items = excluded.min_items, exempt = excluded.exempt, updated_by = excluded.updated_by,
+                 updated_at = excluded.updated_at
+             RETURNING rate, min_accuracy, min_items, exempt",
+        )
+        .bind(t.as_str())
+        .bind(queue.to_string())
+        .bind(s.rate)
+        .bind(s.floor.as_ref().map(|f| f.min_accuracy))
+        .bind(s.floor.as_ref().map(|f| f.after))
+        .bind(json!(s.exempt).to_string())
+        .bind(actor.as_str())
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, t, actor, "gold.settings", queue.to_string(), json!(s)).await?;
+        let out = rows::gold_settings(&row)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn claim_gold(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
+        let mut tx = self.write().await?;
+        let now = now_ms();
+        // As on Postgres: an unseen gold sample at random; a lease the labeler holds in the queue
+        // (assignments_one_live_lease_idx) wins. `WHERE true` keeps ON CONFLICT from parsing as a join's ON.
+        let id: Option<String> = sqlx::query_scalar(
+            "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
+                                      expires_at)
+             SELECT ?2, ?4, ?1, pick.sample_id, ?3, 'leased', q.schema_version, ?5, ?5 + q.lease_seconds * 1000
+             FROM (SELECT schema_version, lease_seconds FROM queues
+                   WHERE id = ?1 AND tenant_id = ?2 AND state = 'active') q,
+                  (SELECT g.sample_id FROM gold_answers g
+                   WHERE g.queue_id = ?1 AND g.tenant_id = ?2
+                     AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = g.sample_id AND x.labeler = ?3)
+                   ORDER BY random() LIMIT 1) pick
+             WHERE true
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(labeler.as_str())
+        .bind(new_id().to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let id = Uuid::parse_str(&id).map_err(|e| Error::Internal(e.into()))?;
+        let claim = load_claim(&mut tx, t, id, Some(labeler)).await?;
+        tx.commit().await?;
+        self.handed.remember(t, &claim);
+        Ok(Some(claim))
+    }
+
+    async fn gold_labels(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        labeler: Option<&Subject>,
+    ) -> Result<Vec<GoldLabel>> {
+        let rows = sqlx::query(
+            "SELECT l.labeler, l.payload, g.answer
+             FROM gold_answers g
+             JOIN assignments a ON a.sample_id = g.sample_id AND a.state = 'submitted'
+                               AND (?3 IS NULL OR a.labeler = ?3)
+             JOIN labels l ON l.assignment_id = a.id
+             WHERE g.queue_id = ?1 AND g.tenant_id = ?2",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(labeler.map(Subject::as_str))
+        .fetch_all(self.readers())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(GoldLabel {
+                    labeler: r.text("labeler")?,
+                    payload: r.json("payload")?,
+                    answer: r.json("answer")?,
+                })
+            })
+            .collect()
+    }
+}

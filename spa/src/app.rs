@@ -23,6 +23,9 @@ pub enum Route {
     /// Browse and review a queue's labels (auditor, admin).
     #[at("/queues/:id/review")]
     Review { id: Uuid },
+    /// How far a queue's labels agree, per field and per labeler (auditor, admin).
+    #[at("/queues/:id/quality")]
+    Quality { id: Uuid },
     /// Queues with their progress; create one (admin).
     #[at("/admin")]
     Admin,
@@ -42,6 +45,7 @@ fn switch(route: Route) -> Html {
         // keyed by queue: another queue is a fresh page, not this one's state with new props
         Route::Label { id } => html! { <pages::label::LabelPage key={id.to_string()} {id} /> },
         Route::Review { id } => html! { <pages::review::ReviewPage key={id.to_string()} {id} /> },
+        Route::Quality { id } => html! { <pages::quality::QualityPage key={id.to_string()} {id} /> },
         Route::Admin => html! { <pages::admin::AdminPage /> },
         Route::NewQueue => html! { <pages::new_queue::NewQueuePage /> },
         Route::AdminQueue { id } => html! { <pages::admin_queue::AdminQueuePage {id} /> },

@@ -1,6 +1,8 @@
-//! Route group `queues`: queues, their stats, and adding samples.
+//! Route group `queues`: queues, their stats and quality report, and adding samples.
 
-use anvil_types::{AddSamples, AddSamplesResult, CreateQueue, PatchQueue, Queue, QueueList, QueueStats};
+use anvil_types::{
+    AddSamples, AddSamplesResult, CreateQueue, PatchQueue, QualityReport, Queue, QueueList, QueueStats,
+};
 use gloo_net::http::Method;
 use uuid::Uuid;
 
@@ -25,6 +27,11 @@ pub async fn patch(api: &Api, id: Uuid, req: &PatchQueue) -> Result<Queue, ApiEr
 /// Progress of a queue (auditor and admin only).
 pub async fn stats(api: &Api, id: Uuid) -> Result<QueueStats, ApiError> {
     api.get(&format!("/v1/queues/{id}/stats")).await
+}
+
+/// How far the labels of a queue agree, per field and per labeler (auditor and admin only; 403 otherwise).
+pub async fn quality(api: &Api, id: Uuid) -> Result<QualityReport, ApiError> {
+    api.get(&format!("/v1/queues/{id}/quality")).await
 }
 
 /// Adds at most [`anvil_types::MAX_SAMPLES_PER_BATCH`] samples; idempotent by external_id.

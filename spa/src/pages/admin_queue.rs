@@ -2,7 +2,7 @@
 //!
 //! The page is a column of independent sections, each a component given the queue and told to reload it when
 //! it changes something: progress, pasting a small batch of samples, importing a large file, exports, the
-//! schema.
+//! schema. `Q` (or the "Quality" link) opens the queue's quality report, `R` its review.
 
 use std::rc::Rc;
 
@@ -17,6 +17,7 @@ use crate::app::Route;
 use crate::components::exports::ExportsSection;
 use crate::components::imports::ImportSection;
 use crate::components::notice::{ApiProblem, Loading, Notice, describe};
+use crate::components::shortcuts::{ADMIN_QUEUE_KEYS, PAGE_HINT, Shortcuts, sheet_key, use_page_keys};
 use crate::components::stats::StatsPanel;
 use crate::model::parse_jsonl;
 use crate::session::{use_api, use_session};
@@ -44,12 +45,35 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
             }
         });
     }
-    if session.role() < Some(Role::Admin) {
+    let admin = session.role() >= Some(Role::Admin);
+    let help = use_state(|| false);
+    {
+        let (help, navigator, id) = (help.clone(), use_navigator(), p.id);
+        use_page_keys(Callback::from(move |key: String| {
+            if !admin {
+                return false;
+            }
+            if let Some(used) = sheet_key(&key, &help) {
+                return used;
+            }
+            match (key.as_str(), &navigator) {
+                ("q" | "Q", Some(n)) => n.push(&Route::Quality { id }),
+                ("r" | "R", Some(n)) => n.push(&Route::Review { id }),
+                _ => return false,
+            }
+            true
+        }));
+    }
+    if !admin {
         return html! { <Notice title="Admins only"><p>{ "Managing queues needs the admin role." }</p></Notice> };
     }
     let changed = {
         let version = version.clone();
         Callback::from(move |_| version.set(*version + 1))
+    };
+    let toggle_help = {
+        let help = help.clone();
+        Callback::from(move |()| help.set(!*help))
     };
     let q = match &*queue {
         None => return html! { <Loading /> },
@@ -69,9 +93,16 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
                 <div class="actions">
                     <StateToggle queue={q.clone()} on_changed={changed.clone()} />
                     <Link<Route> to={Route::Review { id: q.id }} classes="button">{ "Review labels" }</Link<Route>>
+                    <Link<Route> to={Route::Quality { id: q.id }} classes="button">
+                        { "Quality " }<kbd>{ "Q" }</kbd></Link<Route>>
                     <Link<Route> to={Route::Label { id: q.id }} classes="button">{ "Label" }</Link<Route>>
+                    <button type="button" class="quiet" onclick={toggle_help.reform(|_: MouseEvent| ())}>
+                        { "Shortcuts " }<kbd>{ "?" }</kbd></button>
                 </div>
             </div>
+            if *help {
+                <Shortcuts keys={ADMIN_QUEUE_KEYS} hint={PAGE_HINT} on_close={toggle_help.clone()} />
+            }
             <StatsSection id={q.id} version={*version} />
             <SamplesSection id={q.id} on_changed={changed.clone()} />
             <ImportSection queue={q.id} on_changed={changed} />

@@ -29,7 +29,7 @@ use crate::api::{Api, ApiError, ErrorKind, labels, queues};
 use crate::app::Route;
 use crate::components::fields::{Edit, Field};
 use crate::components::notice::{ApiProblem, Loading, Notice, describe};
-use crate::components::shortcuts::Shortcuts;
+use crate::components::shortcuts::{Shortcuts, typing_target};
 use crate::components::span_text::SpanText;
 use crate::components::stats::Progress;
 use crate::model::{
@@ -632,18 +632,6 @@ impl Ctl {
 // ---------------------------------------------------------------------------------------------------------
 // Keys
 // ---------------------------------------------------------------------------------------------------------
-
-/// Whether the event's target takes typed text (shortcuts stay off there).
-fn typing_target(el: &Element) -> bool {
-    match el.tag_name().to_ascii_lowercase().as_str() {
-        "textarea" | "select" => true,
-        "input" => !matches!(
-            el.get_attribute("type").unwrap_or_default().as_str(),
-            "button" | "checkbox" | "radio" | "submit" | "reset"
-        ),
-        _ => el.dyn_ref::<HtmlElement>().is_some_and(|h| h.is_content_editable()),
-    }
-}
 
 fn on_key(e: &KeyboardEvent, ctl: &Ctl, session_active: bool) {
     if !session_active || e.default_prevented() || e.is_composing() {

@@ -5,6 +5,7 @@ pub mod admin_queue;
 pub mod label;
 pub mod new_queue;
 pub mod not_found;
+pub mod quality;
 pub mod queues;
 pub mod review;
 pub mod sign_in;

@@ -1,5 +1,6 @@
 //! Review (auditor, admin): browse a queue's labels a page at a time, open one sample to see its k labels
-//! side by side (fields where they disagree are marked), and accept or reject each with a comment.
+//! side by side (fields where they disagree are marked), and accept or reject each with a comment. `Q` (or
+//! the "Quality" link) opens the queue's quality report.
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -15,6 +16,7 @@ use crate::api::{Api, ApiError, assignments, labels, queues};
 use crate::app::Route;
 use crate::components::label_view::LabelView;
 use crate::components::notice::{ApiProblem, Loading, Notice, describe};
+use crate::components::shortcuts::{PAGE_HINT, REVIEW_KEYS, Shortcuts, sheet_key, use_page_keys};
 use crate::components::stats::Progress;
 use crate::model::{FieldValue, Schema};
 use crate::session::{use_api, use_session};
@@ -186,6 +188,13 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
     let api = use_api();
     let state = use_reducer(State::default);
     let allowed = session.role() >= Some(Role::Auditor);
+    let help = use_state(|| false);
+    {
+        let (help, navigator) = (help.clone(), use_navigator());
+        use_page_keys(Callback::from(move |key: String| {
+            page_key(&key, &help, navigator.as_ref(), queue_id, allowed)
+        }));
+    }
     {
         let (api, state) = (api.clone(), state.clone());
         use_effect_with(queue_id, move |id| {
@@ -215,6 +224,10 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
     let schema: Rc<Schema> =
         state.queue.as_ref().map(|q| Rc::new(Schema::from_schema(&q.schema))).unwrap_or_default();
     let title = state.queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+    let toggle_help = {
+        let help = help.clone();
+        Callback::from(move |()| help.set(!*help))
+    };
 
     let body = if let Some(f) = &state.focus {
         focus_view(&api, &state, f, &schema)
@@ -230,11 +243,41 @@ pub fn review_page(p: &ReviewPageProps) -> Html {
                         <Progress done={st.completed_samples} total={st.total_samples} label="samples complete" />
                     }
                 </div>
-                <Link<Route> to={Route::Home} classes="button quiet">{ "All queues" }</Link<Route>>
+                <div class="actions">
+                    <Link<Route> to={Route::Quality { id: queue_id }} classes="button">
+                        { "Quality " }<kbd>{ "Q" }</kbd></Link<Route>>
+                    <Link<Route> to={Route::Home} classes="button quiet">{ "All queues" }</Link<Route>>
+                    <button type="button" class="quiet" onclick={toggle_help.reform(|_: MouseEvent| ())}>
+                        { "Shortcuts " }<kbd>{ "?" }</kbd></button>
+                </div>
             </div>
             { body }
+            if *help {
+                <Shortcuts keys={REVIEW_KEYS} hint={PAGE_HINT} on_close={toggle_help.clone()} />
+            }
         </section>
     }
+}
+
+/// The review page's keys ([`REVIEW_KEYS`]); answers whether the key was used.
+fn page_key(
+    key: &str,
+    help: &UseStateHandle<bool>,
+    nav: Option<&Navigator>,
+    queue: Uuid,
+    allowed: bool,
+) -> bool {
+    if !allowed {
+        return false;
+    }
+    if let Some(used) = sheet_key(key, help) {
+        return used;
+    }
+    match (key, nav) {
+        ("q" | "Q", Some(n)) => n.push(&Route::Quality { id: queue }),
+        _ => return false,
+    }
+    true
 }
 
 fn verdict_badge(l: &Label) -> Html {

@@ -145,6 +145,37 @@ fn quality_reports_both_stores_beside_their_floor() {
 }
 
 #[test]
+fn gold_claim_runs_both_queues_on_both_stores() {
+    let db = Db::new();
+    let v = bench(
+        &[
+            "gold-claim",
+            "--database-url",
+            &db.url,
+            "--labelers",
+            "2",
+            "--samples",
+            "300",
+            "--gold",
+            "20",
+            "--rate",
+            "0.3",
+            "--rounds",
+            "2",
+            "--seconds",
+            "0.3",
+        ],
+        LIMIT,
+    );
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert!(r["gold"]["gold_served"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["plain"]["gold_served"], 0, "{r}");
+    }
+}
+
+#[test]
 fn the_floor_alone_stores_exactly_the_acknowledged_labels() {
     let db = Db::new();
     let v = bench(

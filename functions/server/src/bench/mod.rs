@@ -10,6 +10,7 @@
 //!   labeler far ahead of the others; `EXPLAIN (ANALYZE, BUFFERS)` of the claim on the largest.
 //! - `export`: a 1M-label export by a child `anvil worker`: rows/s and the worker's peak RSS.
 //! - `sqlite-loop`: the embedded default (SQLite) over HTTP, and the same two transactions on bare SQLite.
+//! - `gold-claim`: the claim with gold injection on and off, alternating, through the service on both stores.
 //! - `quality`: the quality report of a 100k × 3-label queue on both stores, beside a bare read of its labels.
 //!
 //! Disk and CPU speed here vary a lot from day to day (fsync by ~20x), so absolute figures only mean
@@ -17,6 +18,7 @@
 
 mod export;
 mod floor;
+mod gold;
 mod http;
 mod quality;
 mod scale;
@@ -53,6 +55,8 @@ enum Mode {
     /// The quality report of a queue of N samples × 3 labels on Postgres and SQLite, beside a bare read of
     /// the same labels.
     Quality(quality::QualityArgs),
+    /// The claim with gold injection on against the claim without it (two queues, same run, alternating).
+    GoldClaim(gold::GoldClaimArgs),
 }
 
 pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
@@ -64,6 +68,7 @@ pub async fn run(cfg: Config, args: BenchArgs) -> anyhow::Result<()> {
         Mode::Export(a) => export::run_export(&cfg, a).await,
         Mode::SqliteLoop(a) => http::run_sqlite_loop(&cfg, a).await,
         Mode::Quality(a) => quality::run_quality(&cfg, a).await,
+        Mode::GoldClaim(a) => gold::run_gold_claim(&cfg, a).await,
     }
 }
 

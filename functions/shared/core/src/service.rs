@@ -27,9 +27,6 @@ use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
 /// Most gold samples listed by `GET /v1/queues/{id}/gold`.
 pub const MAX_GOLD_LISTED: u32 = 10_000;
 
-/// Labels read per page by the quality report.
-pub const QUALITY_PAGE: u32 = 10_000;
-
 /// Everything a request needs, built once per process.
 #[derive(Clone)]
 pub struct Anvil {
@@ -160,23 +157,21 @@ impl Anvil {
     }
 
     /// How far the labels of a queue agree, per field and per labeler (auditor, admin). Computed from the
-    /// stored labels on each call, page by page ([`QUALITY_PAGE`] labels at a time).
+    /// stored labels on each call, in one streamed read of the queue's labels.
     pub async fn queue_quality(&self, p: &Principal, id: Uuid) -> Result<anvil_types::QualityReport> {
         p.require(Role::Auditor)?;
         let q = self.store.get_queue(&p.tenant, id).await?;
+        let rejected: std::collections::HashSet<Uuid> =
+            self.store.rejected_labels(&p.tenant, id).await?.into_iter().collect();
         let mut c = crate::quality::Collector::new(&q.schema);
         let with_samples = c.needs_samples();
-        let mut after = None;
-        loop {
-            let page = self.store.quality_rows(&p.tenant, id, with_samples, after, QUALITY_PAGE).await?;
-            for row in &page {
-                c.add(row);
-            }
-            match page.last() {
-                Some(last) if page.len() == QUALITY_PAGE as usize => after = Some(last.label_id),
-                _ => break,
-            }
-        }
+        self.store
+            .quality_scan(&p.tenant, id, with_samples, &mut |row| {
+                if !rejected.contains(&row.label_id) {
+                    c.add(&row);
+                }
+            })
+            .await?;
         let settings = self.store.gold_settings(&p.tenant, id).await?;
         for g in self.store.gold_labels(&p.tenant, id, None).await? {
             c.add_gold(&g.labeler, &g.payload, &g.answer);
@@ -218,6 +213,7 @@ impl Anvil {
             if draw(g.rate)
                 && let Some(c) = self.store.claim_gold(&p.tenant, &p.subject, queue).await?
             {
+                self.gold.gold_lease(c.assignment.id);
                 return Ok(Some(c));
             }
         }
@@ -314,7 +310,7 @@ impl Anvil {
             .await?;
         // A gold label changes the labeler's standing: read it again at their next claim.
         if let Submitted::Created(l) = &out {
-            self.gold.forget_standing(&p.tenant, l.queue_id, p.subject.as_str());
+            self.gold.submitted(&p.tenant, l.queue_id, p.subject.as_str(), l.assignment_id);
         }
         Ok(out)
     }

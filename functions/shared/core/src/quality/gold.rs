@@ -202,6 +202,8 @@ type QueueKey = (TenantId, uuid::Uuid);
 pub struct GoldCache {
     settings: Mutex<HashMap<QueueKey, (Instant, Arc<GoldSettings>)>>,
     standing: Mutex<HashMap<(QueueKey, String), (Instant, bool)>>,
+    /// Gold leases this process handed out, not yet submitted: their submit changes a standing.
+    leases: Mutex<std::collections::HashSet<uuid::Uuid>>,
 }
 
 fn fresh<K: std::hash::Hash + Eq, V: Clone>(m: &Mutex<HashMap<K, (Instant, V)>>, k: &K) -> Option<V> {
@@ -236,11 +238,27 @@ impl GoldCache {
         self.settings.lock().unwrap_or_else(PoisonError::into_inner).remove(&k);
         self.standing.lock().unwrap_or_else(PoisonError::into_inner).retain(|(q, _), _| *q != k);
     }
-    /// Forgets one labeler's standing (they submitted a label in the queue).
-    pub fn forget_standing(&self, t: &TenantId, queue: uuid::Uuid, labeler: &str) {
-        let mut map = self.standing.lock().unwrap_or_else(PoisonError::into_inner);
-        if !map.is_empty() {
-            map.remove(&((t.clone(), queue), labeler.to_string()));
+    /// Remembers a gold lease handed out by this process.
+    pub fn gold_lease(&self, assignment: uuid::Uuid) {
+        let mut set = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        if set.len() >= GOLD_CACHE_MAX {
+            set.clear();
+        }
+        set.insert(assignment);
+    }
+
+    /// After a submit: when the assignment was a gold lease of this process, forgets the labeler's
+    /// standing (their next claim reads it again). Other submits change no standing and cost one lookup.
+    pub fn submitted(&self, t: &TenantId, queue: uuid::Uuid, labeler: &str, assignment: uuid::Uuid) {
+        let was_gold = {
+            let mut set = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+            !set.is_empty() && set.remove(&assignment)
+        };
+        if was_gold {
+            self.standing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&((t.clone(), queue), labeler.to_string()));
         }
     }
 }

@@ -120,11 +120,15 @@ impl FieldAcc {
                 }
                 set.sort_unstable();
                 set.dedup();
-                let next = self.sets.len() as u32;
-                let c = *self.set_codes.entry(set.clone()).or_insert(next);
-                if c == next {
-                    self.sets.push(set);
-                }
+                let c = match self.set_codes.get(&set) {
+                    Some(&c) => c,
+                    None => {
+                        let c = self.sets.len() as u32;
+                        self.set_codes.insert(set.clone(), c);
+                        self.sets.push(set);
+                        c
+                    }
+                };
                 Some(Val::Code(c))
             }
             FieldKind::Span { .. } => {
@@ -193,12 +197,16 @@ impl Collector {
             self.labels_per_sample.push(0);
         }
         self.labels_per_sample[s as usize] += 1;
-        let next = self.labeler_names.len() as u32;
-        let w = *self.labelers.entry(row.labeler.clone()).or_insert(next);
-        if w == next {
-            self.labeler_names.push(row.labeler.clone());
-            self.labels_per_labeler.push(0);
-        }
+        let w = match self.labelers.get(row.labeler.as_str()) {
+            Some(&w) => w,
+            None => {
+                let w = self.labeler_names.len() as u32;
+                self.labelers.insert(row.labeler.clone(), w);
+                self.labeler_names.push(row.labeler.clone());
+                self.labels_per_labeler.push(0);
+                w
+            }
+        };
         self.labels_per_labeler[w as usize] += 1;
         for (fi, f) in self.fields.iter_mut().enumerate() {
             let Some(v) = row.payload.get(&f.name).and_then(|v| f.parse(v)) else { continue };

@@ -150,17 +150,20 @@ pub struct GoldLabel {
 /// (store/postgres_quality.rs, store/sqlite_quality.rs); part of every [`Store`].
 #[async_trait]
 pub trait QualityStore: Send + Sync + 'static {
-    /// The labels of a queue's ordinary (not gold) samples as the quality report reads them, in label id
-    /// order after `after`. A label whose latest review rejects it is left out (it does not count as an
-    /// answer). `with_samples` adds each label's sample payload (span fields measure tokens of its text).
-    async fn quality_rows(
+    /// Hands every label of a queue's ordinary (not gold) samples to `each`, as the quality report reads
+    /// them, in one read transaction streamed row by row (the database reads ahead while the caller works;
+    /// memory stays one row deep). `with_samples` adds each label's sample payload (span fields measure
+    /// tokens of its text). Answers the number of rows.
+    async fn quality_scan(
         &self,
         t: &TenantId,
         queue: Uuid,
         with_samples: bool,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<crate::quality::QualityRow>>;
+        each: &mut (dyn FnMut(crate::quality::QualityRow) + Send),
+    ) -> Result<u64>;
+    /// The queue's labels whose latest review rejects them (they do not count as answers). Reviews are few
+    /// next to labels: one pass over the tenant's reviews, each joined to its label by primary key.
+    async fn rejected_labels(&self, t: &TenantId, queue: Uuid) -> Result<Vec<Uuid>>;
 
     /// Adds gold samples (checked by the service) in one transaction; an external id that is already a gold
     /// sample of the queue gets the new answer; one that names an ordinary sample is a conflict.

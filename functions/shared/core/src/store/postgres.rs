@@ -239,7 +239,7 @@ async fn attach_reviews(tx: &mut Transaction<'static, Postgres>, labels: &mut [L
 //   (`store/handed.rs`); any other submit first reads what validation needs (`anvil_submit_context`).
 
 /// Maps a row of `anvil_claim` / `anvil_submit_context` (assignment, sample, schema columns) to a claim.
-fn claim_from(row: &PgRow) -> Result<Claim> {
+pub(super) fn claim_from(row: &PgRow) -> Result<Claim> {
     rows::claim(row, row.try_get("server_time")?)
 }
 

@@ -2,11 +2,12 @@
 
 use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::postgres::{PgStore, audit, load_claim, load_queue};
-use super::rows::{self, StoredRow};
+use super::postgres::{PgStore, audit, claim_from, load_queue};
+use super::rows::{self, ASSIGNMENT_COLS, StoredRow};
 use super::{GoldLabel, QualityStore, new_id};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
@@ -14,37 +15,53 @@ use crate::quality::QualityRow;
 
 #[async_trait]
 impl QualityStore for PgStore {
-    async fn quality_rows(
+    async fn quality_scan(
         &self,
         t: &TenantId,
         queue: Uuid,
         with_samples: bool,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<QualityRow>> {
+        each: &mut (dyn FnMut(QualityRow) + Send),
+    ) -> Result<u64> {
         let mut tx = self.tx(t).await?;
-        // Keyset pages of labels_queue_id_idx as exports read them; per label, one probe of the (small)
-        // gold_answers primary key and of reviews_label_idx (most labels have no review: an empty probe),
-        // and the sample by primary key only when asked for.
+        // The queue's labels by labels_queue_id_idx (no order: the report does not need one), gold samples
+        // left out by an anti-join on the (small) gold_answers, the sample by primary key only when asked
+        // for. Streamed: the database sends rows as it reads them.
+        let mut n = 0;
+        {
+            let mut rows = sqlx::query(
+                "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                        CASE WHEN $3 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+                 FROM labels l
+                 WHERE l.queue_id = $1 AND l.tenant_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)",
+            )
+            .bind(queue)
+            .bind(t.as_str())
+            .bind(with_samples)
+            .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                each(rows::quality_row(&r, with_samples)?);
+                n += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn rejected_labels(&self, t: &TenantId, queue: Uuid) -> Result<Vec<Uuid>> {
+        let mut tx = self.tx(t).await?;
         let rows = sqlx::query(
-            "SELECT l.id, l.sample_id, l.labeler, l.payload,
-                    CASE WHEN $5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
-             FROM labels l
-             WHERE l.queue_id = $1 AND l.tenant_id = $2 AND l.id > $3
-               AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
-               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
-                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS DISTINCT FROM 'reject'
-             ORDER BY l.id LIMIT $4",
+            "SELECT r.label_id FROM reviews r JOIN labels l ON l.id = r.label_id
+             WHERE l.queue_id = $1 AND r.tenant_id = $2 AND r.verdict = 'reject'
+               AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
+                               AND (n.created_at, n.id) > (r.created_at, r.id))",
         )
         .bind(queue)
         .bind(t.as_str())
-        .bind(after.unwrap_or(Uuid::nil()))
-        .bind(i64::from(limit))
-        .bind(with_samples)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+        rows.iter().map(|r| r.uuid("label_id")).collect()
     }
 
     async fn add_gold(
@@ -208,10 +225,10 @@ impl QualityStore for PgStore {
 
     async fn claim_gold(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
         let mut tx = self.tx(t).await?;
-        // One of the labeler's unseen gold samples at random (gold sets are small: hundreds). ON CONFLICT
-        // DO NOTHING: a lease the labeler already holds in the queue (assignments_one_live_lease_idx) wins,
-        // and the ordinary claim answers it.
-        let id: Option<Uuid> = sqlx::query_scalar(
+        // One statement: one of the labeler's unseen gold samples at random (gold sets are small: hundreds),
+        // its new lease, and the claim's answer. ON CONFLICT DO NOTHING: a lease the labeler already holds in
+        // the queue (assignments_one_live_lease_idx) wins, and the ordinary claim answers it.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "WITH q AS (
                 SELECT schema_version, lease_seconds FROM queues
                 WHERE id = $1 AND tenant_id = $2 AND state = 'active'
@@ -220,26 +237,28 @@ impl QualityStore for PgStore {
                 WHERE g.queue_id = $1 AND g.tenant_id = $2
                   AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = g.sample_id AND x.labeler = $3)
                 ORDER BY random() LIMIT 1
+            ), a AS (
+                INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version,
+                                         expires_at)
+                SELECT $2, $4, $1, pick.sample_id, $3, 'leased', q.schema_version,
+                       now() + make_interval(secs => q.lease_seconds)
+                FROM q, pick
+                ON CONFLICT DO NOTHING
+                RETURNING *
             )
-            INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, expires_at)
-            SELECT $2, $4, $1, pick.sample_id, $3, 'leased', q.schema_version,
-                   now() + make_interval(secs => q.lease_seconds)
-            FROM q, pick
-            ON CONFLICT DO NOTHING
-            RETURNING id",
-        )
+            SELECT {ASSIGNMENT_COLS}, s.external_id, s.payload, s.priority, sv.schema, now() AS server_time
+            FROM a JOIN samples s ON s.id = a.sample_id
+            JOIN schema_versions sv ON sv.queue_id = a.queue_id AND sv.version = a.schema_version"
+        )))
         .bind(queue)
         .bind(t.as_str())
         .bind(labeler.as_str())
         .bind(new_id())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(id) = id else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let claim = load_claim(&mut tx, t, id, Some(labeler)).await?;
         tx.commit().await?;
+        let Some(row) = row else { return Ok(None) };
+        let claim = claim_from(&row)?;
         self.handed.remember(t, &claim);
         Ok(Some(claim))
     }

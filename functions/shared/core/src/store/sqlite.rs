@@ -45,7 +45,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
     /// Claims and submits: group commit on the writer connection (see sqlite_group.rs).
-    group: GroupWriter,
+    pub(super) group: GroupWriter,
     /// Leases handed out by this process: their submit skips the context read (store/handed.rs).
     pub(super) handed: Arc<HandedLeases>,
 }

@@ -3,6 +3,7 @@
 
 use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -15,32 +16,53 @@ use crate::quality::QualityRow;
 
 #[async_trait]
 impl QualityStore for SqliteStore {
-    async fn quality_rows(
+    async fn quality_scan(
         &self,
         t: &TenantId,
         queue: Uuid,
         with_samples: bool,
-        after: Option<Uuid>,
-        limit: u32,
-    ) -> Result<Vec<QualityRow>> {
+        each: &mut (dyn FnMut(QualityRow) + Send),
+    ) -> Result<u64> {
+        let mut tx = self.read().await?;
+        // The queue's labels by labels_queue_id_idx (no order: the report does not need one), gold samples
+        // left out by an anti-join on the (small) gold_answers, the sample by primary key only when asked
+        // for. Streamed: the database sends rows as it reads them.
+        let mut n = 0;
+        {
+            let mut rows = sqlx::query(
+                "SELECT l.id, l.sample_id, l.labeler, l.payload,
+                        CASE WHEN ?3 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
+                 FROM labels l
+                 WHERE l.queue_id = ?1 AND l.tenant_id = ?2
+                   AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)",
+            )
+            .bind(queue.to_string())
+            .bind(t.as_str())
+            .bind(with_samples)
+            .fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await? {
+                each(rows::quality_row(&r, with_samples)?);
+                n += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn rejected_labels(&self, t: &TenantId, queue: Uuid) -> Result<Vec<Uuid>> {
+        let mut tx = self.read().await?;
         let rows = sqlx::query(
-            "SELECT l.id, l.sample_id, l.labeler, l.payload,
-                    CASE WHEN ?5 THEN (SELECT x.payload FROM samples x WHERE x.id = l.sample_id) END AS sample
-             FROM labels l
-             WHERE l.queue_id = ?1 AND l.tenant_id = ?2 AND l.id > ?3
-               AND NOT EXISTS (SELECT 1 FROM gold_answers g WHERE g.sample_id = l.sample_id)
-               AND (SELECT r.verdict FROM reviews r WHERE r.label_id = l.id
-                    ORDER BY r.created_at DESC, r.id DESC LIMIT 1) IS NOT 'reject'
-             ORDER BY l.id LIMIT ?4",
+            "SELECT r.label_id FROM reviews r JOIN labels l ON l.id = r.label_id
+             WHERE l.queue_id = ?1 AND r.tenant_id = ?2 AND r.verdict = 'reject'
+               AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
+                               AND (n.created_at, n.id) > (r.created_at, r.id))",
         )
         .bind(queue.to_string())
         .bind(t.as_str())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
-        .bind(i64::from(limit))
-        .bind(with_samples)
-        .fetch_all(self.readers())
+        .fetch_all(&mut *tx)
         .await?;
-        rows.iter().map(|r| rows::quality_row(r, with_samples)).collect()
+        tx.commit().await?;
+        rows.iter().map(|r| r.uuid("label_id")).collect()
     }
 
     async fn add_gold(
@@ -188,40 +210,16 @@ impl QualityStore for SqliteStore {
     }
 
     async fn claim_gold(&self, t: &TenantId, labeler: &Subject, queue: Uuid) -> Result<Option<Claim>> {
-        let mut tx = self.write().await?;
-        let now = now_ms();
-        // As on Postgres: an unseen gold sample at random; a lease the labeler holds in the queue
-        // (assignments_one_live_lease_idx) wins. `WHERE true` keeps ON CONFLICT from parsing as a join's ON.
-        let id: Option<String> = sqlx::query_scalar(
-            "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
-                                      expires_at)
-             SELECT ?2, ?4, ?1, pick.sample_id, ?3, 'leased', q.schema_version, ?5, ?5 + q.lease_seconds * 1000
-             FROM (SELECT schema_version, lease_seconds FROM queues
-                   WHERE id = ?1 AND tenant_id = ?2 AND state = 'active') q,
-                  (SELECT g.sample_id FROM gold_answers g
-                   WHERE g.queue_id = ?1 AND g.tenant_id = ?2
-                     AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = g.sample_id AND x.labeler = ?3)
-                   ORDER BY random() LIMIT 1) pick
-             WHERE true
-             ON CONFLICT DO NOTHING
-             RETURNING id",
-        )
-        .bind(queue.to_string())
-        .bind(t.as_str())
-        .bind(labeler.as_str())
-        .bind(new_id().to_string())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(id) = id else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        let id = Uuid::parse_str(&id).map_err(|e| Error::Internal(e.into()))?;
-        let claim = load_claim(&mut tx, t, id, Some(labeler)).await?;
-        tx.commit().await?;
-        self.handed.remember(t, &claim);
-        Ok(Some(claim))
+        let (tenant, who) = (t.clone(), labeler.clone());
+        // On the group writer's turn, as the ordinary claim: it shares that claim's commit (and fsync).
+        let out = self
+            .group
+            .write(move |conn| Box::pin(async move { claim_gold_in(conn, &tenant, &who, queue).await }))
+            .await?;
+        if let Some(c) = &out {
+            self.handed.remember(t, c);
+        }
+        Ok(out)
     }
 
     async fn gold_labels(
@@ -253,4 +251,39 @@ impl QualityStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// The gold claim inside the group writer's transaction. As on Postgres: an unseen gold sample at random; a
+/// lease the labeler holds in the queue (assignments_one_live_lease_idx) wins. `WHERE true` keeps ON
+/// CONFLICT from parsing as a join's ON.
+async fn claim_gold_in(
+    conn: &mut sqlx::SqliteConnection,
+    t: &TenantId,
+    labeler: &Subject,
+    queue: Uuid,
+) -> Result<Option<Claim>> {
+    let id: Option<String> = sqlx::query_scalar(
+        "INSERT INTO assignments (tenant_id, id, queue_id, sample_id, labeler, state, schema_version, leased_at,
+                                  expires_at)
+         SELECT ?2, ?4, ?1, pick.sample_id, ?3, 'leased', q.schema_version, ?5, ?5 + q.lease_seconds * 1000
+         FROM (SELECT schema_version, lease_seconds FROM queues
+               WHERE id = ?1 AND tenant_id = ?2 AND state = 'active') q,
+              (SELECT g.sample_id FROM gold_answers g
+               WHERE g.queue_id = ?1 AND g.tenant_id = ?2
+                 AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.sample_id = g.sample_id AND x.labeler = ?3)
+               ORDER BY random() LIMIT 1) pick
+         WHERE true
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(queue.to_string())
+    .bind(t.as_str())
+    .bind(labeler.as_str())
+    .bind(new_id().to_string())
+    .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else { return Ok(None) };
+    let id = Uuid::parse_str(&id).map_err(|e| Error::Internal(e.into()))?;
+    Ok(Some(load_claim(conn, t, id, Some(labeler)).await?))
 }

@@ -393,6 +393,192 @@ async fn a_released_or_expired_gold_lease_never_reaches_the_ordinary_claim(app: 
     }
 }
 
+/// Each of `labelers` claims every sample it is offered and answers `answer(labeler, external_id)`; `None`
+/// releases the sample instead (it is never offered to that labeler again).
+async fn label_by(app: &TestApp, q: &str, labelers: &[&str], answer: impl Fn(&str, &str) -> Option<Value>) {
+    for who in labelers {
+        let tok = labeler("t1", who);
+        loop {
+            let c = app.claim(q, &tok).await;
+            if c.status == StatusCode::NO_CONTENT {
+                break;
+            }
+            let c = c.expect(StatusCode::OK);
+            let a = assignment_id(&c);
+            match answer(who, c["sample"]["external_id"].as_str().unwrap()) {
+                Some(payload) => {
+                    let body = json!({"assignment_id": a, "payload": payload});
+                    app.post("/v1/labels", &tok, body).await.expect(StatusCode::CREATED);
+                }
+                None => {
+                    app.post(&format!("/v1/assignments/{a}/release"), &tok, json!({"reason": "skip"}))
+                        .await
+                        .expect(StatusCode::OK);
+                }
+            }
+        }
+    }
+}
+
+fn by_ext<'a>(list: &'a Value, ext: &str) -> &'a Value {
+    list["items"].as_array().unwrap().iter().find(|i| i["external_id"] == ext).unwrap()
+}
+
+async fn final_labels_come_from_agreement_and_auditors_decide_the_rest(app: TestApp) {
+    let admin = admin("t1");
+    let aud = auditor("t1");
+    let schema = json!({"fields": [
+        {"name": "sentiment", "kind": "single_choice", "options": ["pos", "neg", "neu"]},
+        {"name": "note", "kind": "text", "required": false}
+    ]});
+    let q = app.queue(&admin, "final", 3, schema).await;
+    app.samples(&admin, &q, 4).await;
+    // s00000 all pos; s00001 pos, pos, neg; s00002 pos, neg, pos→neu (a tie); s00003 only two labels.
+    label_by(&app, &q, &["a", "b", "c"], |who, ext| {
+        let v = match (ext, who) {
+            ("s00003", "c") => return None,
+            ("s00001", "c") | ("s00002", "b") => "neg",
+            ("s00002", "c") => "neu",
+            _ => "pos",
+        };
+        Some(json!({"sentiment": v}))
+    })
+    .await;
+    let list = app.get(&format!("/v1/queues/{q}/final"), &aud).await.expect(StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 4);
+    let s0 = by_ext(&list, "s00000");
+    assert_eq!((s0["status"].as_str(), s0["method"].as_str()), (Some("final"), Some("unanimous")));
+    assert_eq!(s0["answer"], json!({"sentiment": "pos"}));
+    assert_eq!(s0["labels"].as_array().unwrap().len(), 3);
+    let s1 = by_ext(&list, "s00001");
+    assert_eq!((s1["status"].as_str(), s1["method"].as_str()), (Some("final"), Some("majority")));
+    assert!((s1["agreement"]["sentiment"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12);
+    let s2 = by_ext(&list, "s00002");
+    assert_eq!(s2["status"], "adjudication");
+    assert!(s2["reasons"][0].as_str().unwrap().contains("tie"), "{s2}");
+    assert_eq!(by_ext(&list, "s00003")["status"], "incomplete");
+
+    // The adjudication list, and a rule that sends low agreement there too.
+    let waiting =
+        app.get(&format!("/v1/queues/{q}/final?status=adjudication"), &aud).await.expect(StatusCode::OK);
+    assert_eq!(waiting["items"].as_array().unwrap().len(), 1);
+    let settings = format!("/v1/queues/{q}/final/settings");
+    let put = |body: Value| app.call(axum::http::Method::PUT, &settings, Some(&admin), Some(body));
+    put(json!({"adjudicate": [{"field": "nope", "when": "disagreement"}]}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    put(json!({"method": "majority", "adjudicate": [{"field": "sentiment", "when": "agreement_below", "threshold": 0.5}]}))
+        .await
+        .expect(StatusCode::OK);
+    let waiting =
+        app.get(&format!("/v1/queues/{q}/final?status=adjudication"), &aud).await.expect(StatusCode::OK);
+    let ids: Vec<&str> =
+        waiting["items"].as_array().unwrap().iter().map(|i| i["external_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["s00001", "s00002"]);
+    app.get(&format!("/v1/queues/{q}/final?status=bogus"), &aud)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    app.get(&format!("/v1/queues/{q}/final"), &labeler("t1", "a"))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.get(&format!("/v1/queues/{q}/final"), &auditor("t2"))
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+
+    // Deciding: bad answers are 422 and write nothing; a label of the sample or a written answer decides.
+    let s2_id = s2["sample_id"].as_str().unwrap();
+    let decide = format!("/v1/queues/{q}/adjudications/{s2_id}");
+    let r = app.post(&decide, &aud, json!({"answer": {"sentiment": "meh"}})).await;
+    r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    assert_eq!(r.body["error"]["details"][0]["pointer"], "/answer/sentiment");
+    app.post(&decide, &aud, json!({"label_id": s0["labels"][0]["label_id"]}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&decide, &aud, json!({}))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    app.post(&decide, &labeler("t1", "a"), json!({"answer": {"sentiment": "neu"}}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    app.post(
+        &format!("/v1/queues/{q}/adjudications/{}", uuid::Uuid::now_v7()),
+        &aud,
+        json!({"answer": {"sentiment": "neu"}}),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "not_found");
+    let b_label =
+        s2["labels"].as_array().unwrap().iter().find(|l| l["labeler"] == "b").unwrap()["label_id"].clone();
+    let f = app.post(&decide, &aud, json!({"label_id": b_label})).await.expect(StatusCode::OK);
+    assert_eq!(
+        (f["status"].as_str(), f["method"].as_str(), f["decided_by"].as_str()),
+        (Some("final"), Some("adjudicated"), Some("auditor"))
+    );
+    assert_eq!(f["answer"], json!({"sentiment": "neg"}));
+    app.post(&decide, &aud, json!({"answer": {"sentiment": "neu"}}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "not_waiting");
+    let s0_id = s0["sample_id"].as_str().unwrap();
+    app.post(&format!("/v1/queues/{q}/adjudications/{s0_id}"), &aud, json!({"answer": {"sentiment": "neu"}}))
+        .await
+        .expect_error(StatusCode::CONFLICT, "not_waiting");
+    let s1_id = s1["sample_id"].as_str().unwrap();
+    let f = app
+        .post(
+            &format!("/v1/queues/{q}/adjudications/{s1_id}"),
+            &aud,
+            json!({"answer": {"sentiment": "pos", "note": "checked"}}),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(f["answer"], json!({"sentiment": "pos", "note": "checked"}));
+    let list = app.get(&format!("/v1/queues/{q}/final?status=final"), &aud).await.expect(StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+
+    // Reject -> relabel: rejecting a label opens one more slot, for a labeler who has not had the sample.
+    let s0_c = s0["labels"].as_array().unwrap().iter().find(|l| l["labeler"] == "c").unwrap()["label_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(&format!("/v1/labels/{s0_c}/review"), &aud, json!({"verdict": "reject", "comment": "careless"}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(
+        by_ext(&app.get(&format!("/v1/queues/{q}/final"), &aud).await.expect(StatusCode::OK), "s00000")["status"],
+        "incomplete"
+    );
+    assert_eq!(
+        app.claim(&q, &labeler("t1", "a")).await.status,
+        StatusCode::NO_CONTENT,
+        "a had s00000 already"
+    );
+    let c = app.claim(&q, &labeler("t1", "d")).await.expect(StatusCode::OK);
+    assert_eq!(c["sample"]["external_id"], "s00000");
+    app.post(
+        "/v1/labels",
+        &labeler("t1", "d"),
+        json!({"assignment_id": assignment_id(&c), "payload": {"sentiment": "pos"}}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let s0 = by_ext(&app.get(&format!("/v1/queues/{q}/final"), &aud).await.expect(StatusCode::OK), "s00000")
+        .clone();
+    assert_eq!((s0["status"].as_str(), s0["labels"].as_array().unwrap().len()), (Some("final"), 3));
+
+    // Dawid–Skene decides the nominal field where labels differ.
+    put(json!({"method": "dawid_skene"})).await.expect(StatusCode::OK);
+    app.post(
+        &format!("/v1/labels/{}/review", s1["labels"][0]["label_id"].as_str().unwrap()),
+        &aud,
+        json!({"verdict": "accept"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    let list = app.get(&format!("/v1/queues/{q}/final"), &aud).await.expect(StatusCode::OK);
+    assert_eq!(by_ext(&list, "s00000")["method"], "unanimous");
+    assert_eq!(by_ext(&list, "s00002")["method"], "adjudicated", "a decision stands whatever the method");
+}
+
 fn admin_of(tenant: &str) -> String {
     admin(tenant)
 }
@@ -402,4 +588,5 @@ conformance!(
     the_quality_report_is_for_auditors_and_admins_of_the_tenant,
     gold_samples_are_served_once_each_scored_and_guard_the_queue,
     a_released_or_expired_gold_lease_never_reaches_the_ordinary_claim,
+    final_labels_come_from_agreement_and_auditors_decide_the_rest,
 );

@@ -30,6 +30,10 @@ const ROUTES: &[(&str, &str, Option<Role>)] = &[
     ("get", "/v1/queues/{id}/gold", Some(Role::Auditor)),
     ("get", "/v1/queues/{id}/gold/settings", Some(Role::Auditor)),
     ("put", "/v1/queues/{id}/gold/settings", Some(Role::Admin)),
+    ("get", "/v1/queues/{id}/final/settings", Some(Role::Auditor)),
+    ("put", "/v1/queues/{id}/final/settings", Some(Role::Admin)),
+    ("get", "/v1/queues/{id}/final", Some(Role::Auditor)),
+    ("post", "/v1/queues/{id}/adjudications/{sample_id}", Some(Role::Auditor)),
     ("post", "/v1/queues/{id}/samples", Some(Role::Admin)),
     ("post", "/v1/queues/{id}/assignments/next", Some(Role::Labeler)),
     ("get", "/v1/assignments/{id}", Some(Role::Labeler)),
@@ -74,6 +78,8 @@ fn method(m: &str) -> Method {
 /// Resources of one tenant, to aim requests at.
 struct Fixture {
     queue: String,
+    /// A sample of the queue (the one of `label`).
+    sample: String,
     assignment: String,
     label: String,
     token_id: String,
@@ -88,6 +94,7 @@ async fn fixture(app: &TestApp, tenant: &str) -> Fixture {
     let ann = labeler(tenant, "ann");
     let c = app.claim(&queue, &ann).await.expect(StatusCode::OK);
     let done = assignment_id(&c);
+    let sample = c["sample"]["id"].as_str().unwrap().to_string();
     let l = app.post("/v1/labels", &ann, json!({"assignment_id": done, "payload": {"label": "a"}})).await;
     let label = l.expect(StatusCode::CREATED)["id"].as_str().unwrap().to_string();
     let c = app.claim(&queue, &ann).await.expect(StatusCode::OK);
@@ -99,6 +106,7 @@ async fn fixture(app: &TestApp, tenant: &str) -> Fixture {
     let (export, import) = export_and_import(app, &admin, &queue).await;
     Fixture {
         queue,
+        sample,
         assignment,
         label,
         token_id: t["info"]["id"].as_str().unwrap().to_string(),
@@ -130,7 +138,7 @@ fn fill(path: &str, f: &Fixture) -> String {
     } else {
         &f.token_id
     };
-    path.replace("{id}", id)
+    path.replace("{id}", id).replace("{sample_id}", &f.sample)
 }
 
 /// A body that would succeed if the caller were allowed to act on the target.
@@ -152,6 +160,8 @@ fn body_for(m: &str, path: &str, f: &Fixture) -> Option<Value> {
             json!({"items": [{"external_id": "gold-zz", "payload": {"text": "t"}, "answer": {"label": "a"}}]}),
         ),
         ("put", "/v1/queues/{id}/gold/settings") => Some(json!({"rate": 0.1})),
+        ("put", "/v1/queues/{id}/final/settings") => Some(json!({"method": "majority"})),
+        ("post", "/v1/queues/{id}/adjudications/{sample_id}") => Some(json!({"answer": {"label": "a"}})),
         ("post", "/v1/queues/{id}/imports") => Some(json!({"format": "csv"})),
         _ => None,
     }
@@ -217,6 +227,7 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
         app.samples(&admin_tok, &q, 5).await;
         let me = token(&tenant, "me", role);
         let c = app.claim(&q, &me).await.expect(StatusCode::OK);
+        let sample = c["sample"]["id"].as_str().unwrap().to_string();
         let l = app
             .post("/v1/labels", &me, json!({"assignment_id": assignment_id(&c), "payload": {"label": "a"}}))
             .await;
@@ -229,6 +240,7 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
         let (export, import) = export_and_import(&app, &admin_tok, &q).await;
         let f = Fixture {
             queue: q,
+            sample,
             assignment: assignment_id(&c),
             label,
             token_id: t["info"]["id"].as_str().unwrap().into(),
@@ -255,8 +267,15 @@ async fn the_role_matrix_matches_the_design(app: TestApp) {
 
 async fn every_private_route_needs_a_token(app: TestApp) {
     let id = || uuid::Uuid::now_v7().to_string();
-    let f =
-        Fixture { queue: id(), assignment: id(), label: id(), token_id: id(), export: id(), import: id() };
+    let f = Fixture {
+        queue: id(),
+        sample: id(),
+        assignment: id(),
+        label: id(),
+        token_id: id(),
+        export: id(),
+        import: id(),
+    };
     for (m, p, min) in ROUTES {
         let r = app.call(method(m), &fill(p, &f), None, body_for(m, p, &f)).await;
         match min {

@@ -4,13 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anvil_types::{AddGold, AddGoldResult, GoldList, GoldSettings};
+use anvil_types::{
+    AddGold, AddGoldResult, Decide, FinalLabel, FinalList, FinalMethod, FinalQuery, FinalSettings,
+};
 use anvil_types::{
     AddSamples, AddSamplesResult, Assignment, Claim, CreateQueue, CreateToken, CreatedToken, Label,
     LabelListQuery, PatchQueue, Queue, QueueStats, ReleaseAssignment, Review, ReviewLabel, Role, SubmitLabel,
     TokenInfo,
 };
 use anvil_types::{CreateExport, CreateImport, Export, Import, OpsSummary, TaskState};
+use anvil_types::{GoldList, GoldSettings};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -18,11 +21,16 @@ use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
 use crate::blob::{BlobStore, FsBlobStore};
 use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
+use crate::quality::dawid_skene::{DsBuilder, DsClasses};
+use crate::quality::final_label::{Decision, check_final_settings, decide as decide_final};
 use crate::quality::gold::{GoldCache, GoldTally, check_gold, check_gold_settings, draw};
 use crate::schema::validate_label;
 #[cfg(feature = "aws")]
 use crate::sqs::SqsDispatcher;
 use crate::store::{LabelFilter, NewToken, Store, Submitted, TaskStore};
+
+/// Most samples one page of `GET /v1/queues/{id}/final` reads (filtered pages may hold fewer items).
+pub const FINAL_SCAN: u32 = 5_000;
 
 /// Most gold samples listed by `GET /v1/queues/{id}/gold`.
 pub const MAX_GOLD_LISTED: u32 = 10_000;
@@ -250,6 +258,145 @@ impl Anvil {
         let below = tally.below_floor(g, p.subject.as_str());
         self.gold.keep_standing(&p.tenant, queue, p.subject.as_str(), below);
         Ok(below)
+    }
+
+    pub async fn final_settings(&self, p: &Principal, queue: Uuid) -> Result<FinalSettings> {
+        p.require(Role::Auditor)?;
+        self.store.final_settings(&p.tenant, queue).await
+    }
+
+    /// Sets how the queue decides final answers (admin); rules are checked against its current schema.
+    pub async fn put_final_settings(
+        &self,
+        p: &Principal,
+        queue: Uuid,
+        s: &FinalSettings,
+    ) -> Result<FinalSettings> {
+        p.require(Role::Admin)?;
+        let q = self.store.get_queue(&p.tenant, queue).await?;
+        check_final_settings(&q.schema, s).map_err(Error::Validation)?;
+        self.store.put_final_settings(&p.tenant, &p.subject, queue, s).await
+    }
+
+    /// Final answers of the queue's samples in sample order (auditor, admin); `status` keeps only `final`,
+    /// `adjudication` (the adjudication list) or `incomplete` ones. A page reads at most
+    /// [`FINAL_SCAN`] samples: a filtered page may hold fewer than `limit` items and still have a cursor.
+    pub async fn list_final(&self, p: &Principal, queue: Uuid, query: &FinalQuery) -> Result<FinalList> {
+        p.require(Role::Auditor)?;
+        let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+        if let Some(s) = &query.status
+            && !["final", "adjudication", "incomplete"].contains(&s.as_str())
+        {
+            return Err(Error::BadRequest("status must be final, adjudication or incomplete".into()));
+        }
+        let after = match &query.cursor {
+            Some(c) => {
+                Some(Uuid::parse_str(c).map_err(|_| Error::BadRequest("not a cursor of this list".into()))?)
+            }
+            None => None,
+        };
+        let q = self.store.get_queue(&p.tenant, queue).await?;
+        let settings = self.store.final_settings(&p.tenant, queue).await?;
+        let ds = self.dawid_skene(p, &q, &settings).await?;
+        let mut items = Vec::new();
+        let mut cursor = after;
+        let mut scanned = 0u32;
+        let mut more = true;
+        while items.len() < limit as usize && scanned < FINAL_SCAN {
+            let page = self.store.final_samples(&p.tenant, queue, cursor, None, limit.max(200)).await?;
+            more = page.len() == limit.max(200) as usize;
+            for s in &page {
+                scanned += 1;
+                cursor = Some(s.sample_id);
+                let f = decide_final(&q.schema, &settings, q.overlap, s, &|fi| ds.value(fi, s.sample_id));
+                if query.status.as_ref().is_none_or(|st| *st == f.status) {
+                    items.push(f);
+                    if items.len() == limit as usize {
+                        break;
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        let next_cursor =
+            (more || items.len() == limit as usize).then(|| cursor.map(|c| c.to_string())).flatten();
+        Ok(FinalList { items, next_cursor })
+    }
+
+    /// An auditor's final answer for a sample waiting for adjudication: one of its labels (`label_id`) or
+    /// an answer they write (checked against the schema). 409 `not_waiting` when the sample does not wait
+    /// (decided, final without one, or not all its labels in).
+    pub async fn adjudicate(
+        &self,
+        p: &Principal,
+        queue: Uuid,
+        sample: Uuid,
+        req: &Decide,
+    ) -> Result<FinalLabel> {
+        p.require(Role::Auditor)?;
+        let q = self.store.get_queue(&p.tenant, queue).await?;
+        let settings = self.store.final_settings(&p.tenant, queue).await?;
+        let Some(s) = self.store.final_samples(&p.tenant, queue, None, Some(sample), 1).await?.pop() else {
+            return Err(Error::NotFound("sample"));
+        };
+        let ds = self.dawid_skene(p, &q, &settings).await?;
+        let current = decide_final(&q.schema, &settings, q.overlap, &s, &|fi| ds.value(fi, s.sample_id));
+        if current.status != "adjudication" {
+            return Err(Error::conflict(
+                "not_waiting",
+                format!("the sample is not waiting for adjudication (it is {})", current.status),
+            ));
+        }
+        let (answer, label) = match (&req.label_id, &req.answer) {
+            (Some(id), None) => match s.labels.iter().find(|l| l.label_id == *id) {
+                Some(l) => (l.payload.clone(), Some(*id)),
+                None => return Err(Error::invalid("/label_id", "not one of this sample's labels")),
+            },
+            (None, Some(a)) => {
+                let errs: Vec<anvil_types::FieldError> = validate_label(&q.schema, &s.payload, a)
+                    .into_iter()
+                    .map(|e| {
+                        let rest = e.pointer.strip_prefix("/payload").unwrap_or(&e.pointer).to_string();
+                        anvil_types::FieldError::new(format!("/answer{rest}"), e.message)
+                    })
+                    .collect();
+                if !errs.is_empty() {
+                    return Err(Error::Validation(errs));
+                }
+                (a.clone(), None)
+            }
+            _ => return Err(Error::invalid("", "give exactly one of label_id and answer")),
+        };
+        if !self.store.record_decision(&p.tenant, &p.subject, queue, sample, &answer, label).await? {
+            return Err(Error::conflict("not_waiting", "another auditor decided this sample first"));
+        }
+        let mut decided = s;
+        decided.decision = Some(Decision { answer, decided_by: p.subject.as_str().to_string() });
+        Ok(decide_final(&q.schema, &settings, q.overlap, &decided, &|_| None))
+    }
+
+    /// Dawid–Skene over the queue's nominal fields when the queue decides by it (gold samples anchor it);
+    /// empty otherwise.
+    async fn dawid_skene(&self, p: &Principal, q: &Queue, settings: &FinalSettings) -> Result<DsClasses> {
+        if settings.method != FinalMethod::DawidSkene {
+            return Ok(DsClasses::default());
+        }
+        let mut b = DsBuilder::new(&q.schema);
+        let rejected: std::collections::HashSet<Uuid> =
+            self.store.rejected_labels(&p.tenant, q.id).await?.into_iter().collect();
+        self.store
+            .quality_scan(&p.tenant, q.id, false, &mut |row| {
+                if !rejected.contains(&row.label_id) {
+                    b.add(row.sample_id, &row.labeler, &row.payload, None);
+                }
+            })
+            .await?;
+        for g in self.store.gold_labels(&p.tenant, q.id, None).await? {
+            b.add(g.sample_id, &g.labeler, &g.payload, Some(&g.answer));
+        }
+        Ok(b.estimate())
     }
 
     /// Adds gold samples with their known answers (admin); each answer is checked against the queue's

@@ -14,9 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 pub mod quality;
 pub mod schema;
 pub use quality::{
-    AddGold, AddGoldResult, Confusion, FieldQuality, GoldAccuracy, GoldFieldAccuracy, GoldFloor, GoldItem,
-    GoldList, GoldSettings, LabelerFieldQuality, LabelerQuality, Measure, NewGold, OptionAgreement,
-    PairAgreement, QualityReport,
+    AddGold, AddGoldResult, AdjudicationRule, AdjudicationWhen, Confusion, Decide, FieldQuality, FinalLabel,
+    FinalList, FinalMethod, FinalQuery, FinalSettings, GoldAccuracy, GoldFieldAccuracy, GoldFloor, GoldItem,
+    GoldList, GoldSettings, LabelBehind, LabelerFieldQuality, LabelerQuality, Measure, NewGold,
+    OptionAgreement, PairAgreement, QualityReport,
 };
 pub use schema::{FieldKind, LabelSchema, SchemaField};
 

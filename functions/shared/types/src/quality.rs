@@ -222,3 +222,126 @@ pub struct LabelerFieldQuality {
     pub agreement_with_others: Option<f64>,
     pub agreement_with_majority: Option<f64>,
 }
+
+/// How a queue decides the final answer of a sample (`GET`/`PUT /v1/queues/{id}/final/settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FinalSettings {
+    /// `majority` (default: the most frequent value per field; a tie goes to adjudication), `unanimous`
+    /// (any difference goes to adjudication) or `dawid_skene` (nominal fields by Dawid–Skene over the
+    /// queue's labelers, anchored by gold samples; other fields by majority).
+    #[serde(default)]
+    pub method: FinalMethod,
+    /// Rules that send a sample to adjudication even when the method found an answer.
+    #[serde(default)]
+    pub adjudicate: Vec<AdjudicationRule>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FinalMethod {
+    #[default]
+    Majority,
+    Unanimous,
+    DawidSkene,
+}
+
+impl FinalMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinalMethod::Majority => "majority",
+            FinalMethod::Unanimous => "unanimous",
+            FinalMethod::DawidSkene => "dawid_skene",
+        }
+    }
+}
+
+/// A field's rule: `disagreement` (any two labels differ) or `agreement_below` (the share of label pairs
+/// of the sample that agree on the field is under `threshold`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdjudicationRule {
+    pub field: String,
+    pub when: AdjudicationWhen,
+    /// For `agreement_below`: 0..=1.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AdjudicationWhen {
+    Disagreement,
+    AgreementBelow,
+}
+
+/// One label as an auditor compares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LabelBehind {
+    pub label_id: Uuid,
+    pub labeler: String,
+    pub payload: serde_json::Value,
+}
+
+/// The final answer of one sample, or why it has none yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FinalLabel {
+    pub sample_id: Uuid,
+    pub external_id: String,
+    /// `final` (an answer), `adjudication` (waiting for an auditor) or `incomplete` (fewer labels than the
+    /// queue's overlap).
+    pub status: String,
+    /// The final answer (null unless `final`).
+    pub answer: Option<serde_json::Value>,
+    /// `unanimous`, `majority`, `dawid_skene` or `adjudicated`.
+    pub method: Option<String>,
+    /// Per field, the share of label pairs of the sample that agree (1 with a single label).
+    pub agreement: std::collections::BTreeMap<String, f64>,
+    /// Why the sample waits for adjudication (one line per field).
+    pub reasons: Vec<String>,
+    /// Who decided, for `adjudicated`.
+    pub decided_by: Option<String>,
+    pub labels: Vec<LabelBehind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FinalList {
+    pub items: Vec<FinalLabel>,
+    /// Pass as `cursor` for the next page; null on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /v1/queues/{id}/adjudications/{sample_id}`: pick one of the sample's labels, or write the
+/// answer (validated against the queue's schema). Exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Decide {
+    #[serde(default)]
+    pub label_id: Option<Uuid>,
+    #[serde(default)]
+    pub answer: Option<serde_json::Value>,
+}
+
+/// `GET /v1/queues/{id}/final` query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct FinalQuery {
+    /// Only samples of this status: `final`, `adjudication` (the adjudication list) or `incomplete`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// From a previous page's `next_cursor`.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// 1..=1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}

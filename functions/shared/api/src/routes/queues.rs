@@ -6,6 +6,7 @@ use anvil_types::{
     CreatedToken, ErrorEnvelope, GoldList, GoldSettings, Import, Me, OpsSummary, PatchQueue, QualityReport,
     Queue, QueueList, QueueStats, TokenInfo, TokenList,
 };
+use anvil_types::{Decide, FinalLabel, FinalList, FinalQuery, FinalSettings};
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiResult;
-use crate::extract::{Auth, Json, Path};
+use crate::extract::{Auth, Json, Path, Query};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,6 +25,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(queue_quality))
         .routes(routes!(add_gold, list_gold))
         .routes(routes!(get_gold_settings, put_gold_settings))
+        .routes(routes!(get_final_settings, put_final_settings))
+        .routes(routes!(list_final))
+        .routes(routes!(adjudicate))
         .routes(routes!(add_samples))
         .routes(routes!(create_token, list_tokens))
         .routes(routes!(revoke_token))
@@ -215,6 +219,71 @@ async fn put_gold_settings(
 ) -> ApiResult<Json<GoldSettings>> {
     record_queue(id);
     Ok(Json(s.anvil.put_gold_settings(&p, id, &req).await?))
+}
+
+/// How the queue decides each sample's final answer and which samples go to adjudication (auditor,
+/// admin).
+#[utoipa::path(get, path = "/v1/queues/{id}/final/settings", tag = "quality", params(("id" = Uuid, Path)),
+    responses((status = 200, body = FinalSettings), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn get_final_settings(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Json<FinalSettings>> {
+    record_queue(id);
+    Ok(Json(s.anvil.final_settings(&p, id).await?))
+}
+
+/// Set the final method (`majority`: ties go to adjudication; `unanimous`; `dawid_skene` for nominal
+/// fields, anchored by gold) and the adjudication rules per field (`disagreement`, or `agreement_below` a
+/// threshold) (admin).
+#[utoipa::path(put, path = "/v1/queues/{id}/final/settings", tag = "quality", params(("id" = Uuid, Path)),
+    request_body = FinalSettings, responses((status = 200, body = FinalSettings),
+    (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope),
+    (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn put_final_settings(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Json(req): Json<FinalSettings>,
+) -> ApiResult<Json<FinalSettings>> {
+    record_queue(id);
+    Ok(Json(s.anvil.put_final_settings(&p, id, &req).await?))
+}
+
+/// The final answer of each sample with its method, the agreement per field and the labels behind it, in
+/// sample order (auditor, admin). `status=adjudication` is the adjudication list: samples whose labels are
+/// all in and that tie, differ under `unanimous`, or break a rule, with why.
+#[utoipa::path(get, path = "/v1/queues/{id}/final", tag = "quality", params(("id" = Uuid, Path), FinalQuery),
+    responses((status = 200, body = FinalList), (status = 400, body = ErrorEnvelope),
+    (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn list_final(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<Uuid>,
+    Query(q): Query<FinalQuery>,
+) -> ApiResult<Json<FinalList>> {
+    record_queue(id);
+    Ok(Json(s.anvil.list_final(&p, id, &q).await?))
+}
+
+/// Decide a sample waiting for adjudication (auditor, admin): pick one of its labels (`label_id`) or write
+/// the answer (`answer`, validated against the schema: 422 per field). 409 `not_waiting` when the sample
+/// does not wait (already decided, final, or not all its labels in).
+#[utoipa::path(post, path = "/v1/queues/{id}/adjudications/{sample_id}", tag = "quality",
+    params(("id" = Uuid, Path), ("sample_id" = Uuid, Path)), request_body = Decide,
+    responses((status = 200, body = FinalLabel), (status = 403, body = ErrorEnvelope),
+    (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+    (status = 422, body = ErrorEnvelope)), security(("bearer" = [])))]
+async fn adjudicate(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path((id, sample)): Path<(Uuid, Uuid)>,
+    Json(req): Json<Decide>,
+) -> ApiResult<Json<FinalLabel>> {
+    record_queue(id);
+    Ok(Json(s.anvil.adjudicate(&p, id, sample, &req).await?))
 }
 
 /// Add up to 1000 samples; idempotent by `external_id` (admin).

@@ -211,3 +211,133 @@ mod tests {
         assert_eq!(est.classes[0], 1);
     }
 }
+
+/// Gathers a queue's answers to its nominal fields (single choice, boolean), sample by sample, and runs
+/// [`estimate`] per field. Classes are the values given (or known for gold) at least once.
+pub struct DsBuilder {
+    /// Per nominal field: its index in the schema, its name, whether it is boolean.
+    fields: Vec<(usize, String, bool)>,
+    tasks: std::collections::HashMap<uuid::Uuid, usize>,
+    task_ids: Vec<uuid::Uuid>,
+    labelers: std::collections::HashMap<String, usize>,
+    /// Per field: the distinct values (as JSON) and per task its answers and gold class.
+    classes: Vec<Vec<serde_json::Value>>,
+    answers: Vec<Vec<Vec<(usize, usize)>>>,
+    gold: Vec<Vec<Option<usize>>>,
+}
+
+/// The Dawid–Skene class of each sample, per nominal field (by index in the schema).
+#[derive(Debug, Default)]
+pub struct DsClasses(
+    std::collections::HashMap<usize, std::collections::HashMap<uuid::Uuid, serde_json::Value>>,
+);
+
+impl DsClasses {
+    pub fn value(&self, field: usize, sample: uuid::Uuid) -> Option<serde_json::Value> {
+        self.0.get(&field)?.get(&sample).cloned()
+    }
+}
+
+/// EM rounds and tolerance of the final labels' Dawid–Skene (crowd-kit's defaults).
+pub const DS_MAX_ITER: usize = 100;
+pub const DS_TOL: f64 = 1e-5;
+
+impl DsBuilder {
+    pub fn new(schema: &anvil_types::LabelSchema) -> Self {
+        let fields: Vec<(usize, String, bool)> = schema
+            .fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| super::final_label::nominal(&f.kind))
+            .map(|(i, f)| (i, f.name.clone(), matches!(f.kind, anvil_types::FieldKind::Boolean)))
+            .collect();
+        let n = fields.len();
+        DsBuilder {
+            fields,
+            tasks: Default::default(),
+            task_ids: Vec::new(),
+            labelers: Default::default(),
+            classes: vec![Vec::new(); n],
+            answers: vec![Vec::new(); n],
+            gold: vec![Vec::new(); n],
+        }
+    }
+
+    fn class(&mut self, fi: usize, v: &serde_json::Value, boolean: bool) -> Option<usize> {
+        let ok = if boolean { v.is_boolean() } else { v.is_string() };
+        if !ok {
+            return None;
+        }
+        match self.classes[fi].iter().position(|c| c == v) {
+            Some(c) => Some(c),
+            None => {
+                self.classes[fi].push(v.clone());
+                Some(self.classes[fi].len() - 1)
+            }
+        }
+    }
+
+    /// One label of `sample` by `labeler`; `gold` is the sample's known answer when it is a gold sample.
+    pub fn add(
+        &mut self,
+        sample: uuid::Uuid,
+        labeler: &str,
+        payload: &serde_json::Value,
+        gold: Option<&serde_json::Value>,
+    ) {
+        if self.fields.is_empty() {
+            return;
+        }
+        let t = match self.tasks.get(&sample) {
+            Some(&t) => t,
+            None => {
+                let t = self.task_ids.len();
+                self.tasks.insert(sample, t);
+                self.task_ids.push(sample);
+                for fi in 0..self.fields.len() {
+                    self.answers[fi].push(Vec::new());
+                    self.gold[fi].push(None);
+                }
+                t
+            }
+        };
+        let w = match self.labelers.get(labeler) {
+            Some(&w) => w,
+            None => {
+                let w = self.labelers.len();
+                self.labelers.insert(labeler.to_string(), w);
+                w
+            }
+        };
+        for fi in 0..self.fields.len() {
+            let (name, boolean) = (self.fields[fi].1.clone(), self.fields[fi].2);
+            if let Some(c) = payload.get(&name).and_then(|v| self.class(fi, v, boolean)) {
+                self.answers[fi][t].push((w, c));
+            }
+            if let Some(c) = gold.and_then(|g| g.get(&name)).and_then(|v| self.class(fi, v, boolean)) {
+                self.gold[fi][t] = Some(c);
+            }
+        }
+    }
+
+    pub fn estimate(self) -> DsClasses {
+        let mut out = DsClasses::default();
+        for (fi, (schema_index, _, _)) in self.fields.iter().enumerate() {
+            let k = self.classes[fi].len();
+            if k < 2 {
+                continue;
+            }
+            let a = Answers { tasks: &self.answers[fi], labelers: self.labelers.len(), classes: k };
+            let est = estimate(&a, &self.gold[fi], DS_MAX_ITER, DS_TOL);
+            let map = est
+                .classes
+                .iter()
+                .enumerate()
+                .filter(|(t, _)| !self.answers[fi][*t].is_empty())
+                .map(|(t, &c)| (self.task_ids[t], self.classes[fi][c].clone()))
+                .collect();
+            out.0.insert(*schema_index, map);
+        }
+        out
+    }
+}

@@ -18,6 +18,7 @@
 //! - text: none (`measure: null`, with why).
 
 pub mod dawid_skene;
+pub mod final_label;
 pub mod gold;
 pub mod measures;
 

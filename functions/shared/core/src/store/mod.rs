@@ -141,6 +141,7 @@ pub trait Store: QualityStore + Send + Sync + 'static {
 /// A label on a gold sample, with the sample's known answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GoldLabel {
+    pub sample_id: Uuid,
     pub labeler: String,
     pub payload: Value,
     pub answer: Value,
@@ -196,6 +197,36 @@ pub trait QualityStore: Send + Sync + 'static {
         queue: Uuid,
         labeler: Option<&Subject>,
     ) -> Result<Vec<GoldLabel>>;
+
+    /// The queue's final settings (majority, no rules, when never set).
+    async fn final_settings(&self, t: &TenantId, queue: Uuid) -> Result<anvil_types::FinalSettings>;
+    async fn put_final_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &anvil_types::FinalSettings,
+    ) -> Result<anvil_types::FinalSettings>;
+    /// The queue's ordinary samples in id order after `after` (or only sample `only`), each with its labels
+    /// (those whose latest review rejects them left out) and its auditor's decision.
+    async fn final_samples(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        after: Option<Uuid>,
+        only: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<crate::quality::final_label::SampleLabels>>;
+    /// Records an auditor's decision; false when the sample already has one.
+    async fn record_decision(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        sample: Uuid,
+        answer: &Value,
+        label: Option<Uuid>,
+    ) -> Result<bool>;
 }
 
 /// A new time-ordered id.

@@ -692,6 +692,23 @@ impl Store for PgStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         exists.ok_or(Error::NotFound("label"))?;
+        // Reject -> relabel: a label's first reject (its latest review was not one already) opens one more
+        // slot on its sample, for a labeler who has not had it (the claim never hands a sample twice to one
+        // labeler). A gold sample stays closed (samples_gold_stays_closed).
+        let prev: Option<String> = sqlx::query_scalar(
+            "SELECT verdict FROM reviews WHERE label_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(label)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if verdict == Verdict::Reject && prev.as_deref() != Some("reject") {
+            sqlx::query(
+                "UPDATE samples SET open_slots = open_slots + 1 WHERE id = (SELECT sample_id FROM labels WHERE id = $1)",
+            )
+            .bind(label)
+            .execute(&mut *tx)
+            .await?;
+        }
         let row = sqlx::query(
             "INSERT INTO reviews (tenant_id, id, label_id, reviewer, verdict, comment) VALUES ($1, $2, $3, $4, $5, $6)
              RETURNING id, label_id, reviewer, verdict, comment, created_at",

@@ -1,9 +1,9 @@
 //! Postgres: what the quality report reads, and gold samples (migrations/0009_gold.sql).
 
-use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
+use anvil_types::{AddGoldResult, Claim, FinalSettings, GoldItem, GoldSettings, NewGold, QueueState};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::postgres::{PgStore, audit, claim_from, load_queue};
@@ -12,6 +12,7 @@ use super::{GoldLabel, QualityStore, new_id};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
 use crate::quality::QualityRow;
+use crate::quality::final_label::SampleLabels;
 
 #[async_trait]
 impl QualityStore for PgStore {
@@ -272,7 +273,7 @@ impl QualityStore for PgStore {
         let mut tx = self.tx(t).await?;
         // Per gold sample, its submitted assignments (by assignments_sample_labeler_key) and their labels.
         let rows = sqlx::query(
-            "SELECT l.labeler, l.payload, g.answer
+            "SELECT g.sample_id, l.labeler, l.payload, g.answer
              FROM gold_answers g
              JOIN assignments a ON a.sample_id = g.sample_id AND a.state = 'submitted'
                                AND ($3::text IS NULL OR a.labeler = $3)
@@ -288,11 +289,122 @@ impl QualityStore for PgStore {
         rows.iter()
             .map(|r| {
                 Ok(GoldLabel {
+                    sample_id: r.uuid("sample_id")?,
                     labeler: r.text("labeler")?,
                     payload: r.json("payload")?,
                     answer: r.json("answer")?,
                 })
             })
             .collect()
+    }
+
+    async fn final_settings(&self, t: &TenantId, queue: Uuid) -> Result<FinalSettings> {
+        let mut tx = self.tx(t).await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "SELECT method, adjudicate FROM final_settings WHERE queue_id = $1 AND tenant_id = $2",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map_or(Ok(FinalSettings::default()), rows::final_settings)
+    }
+
+    async fn put_final_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &FinalSettings,
+    ) -> Result<FinalSettings> {
+        let mut tx = self.tx(t).await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "INSERT INTO final_settings (tenant_id, queue_id, method, adjudicate, updated_by)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (queue_id) DO UPDATE SET method = EXCLUDED.method, adjudicate = EXCLUDED.adjudicate,
+                 updated_by = EXCLUDED.updated_by, updated_at = now()
+             RETURNING method, adjudicate",
+        )
+        .bind(t.as_str())
+        .bind(queue)
+        .bind(s.method.as_str())
+        .bind(json!(s.adjudicate))
+        .bind(actor.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, t, actor, "final.settings", queue.to_string(), json!(s)).await?;
+        let out = rows::final_settings(&row)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn final_samples(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        after: Option<Uuid>,
+        only: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<SampleLabels>> {
+        let mut tx = self.tx(t).await?;
+        // Samples by samples_queue_idx, each one's labels by labels_sample_idx, aggregated in id order.
+        let rows = sqlx::query(
+            "SELECT s.id, s.external_id, s.payload,
+                    COALESCE((SELECT jsonb_agg(jsonb_build_object('label_id', l.id, 'labeler', l.labeler,
+                                                            'payload', l.payload) ORDER BY l.id)
+                             FROM labels l
+                             WHERE l.sample_id = s.id
+                               AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.verdict = 'reject'
+                                   AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
+                                                   AND (n.created_at, n.id) > (r.created_at, r.id)))),
+                            '[]'::jsonb) AS labels,
+                    d.answer AS decision, d.decided_by
+             FROM samples s LEFT JOIN adjudications d ON d.sample_id = s.id
+             WHERE s.queue_id = $1 AND s.tenant_id = $2 AND NOT s.gold AND s.id > $3 AND ($5::uuid IS NULL OR s.id = $5)
+             ORDER BY s.id LIMIT $4",
+        )
+        .bind(queue)
+        .bind(t.as_str())
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(i64::from(limit))
+        .bind(only)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(rows::sample_labels).collect()
+    }
+
+    async fn record_decision(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        sample: Uuid,
+        answer: &Value,
+        label: Option<Uuid>,
+    ) -> Result<bool> {
+        let mut tx = self.tx(t).await?;
+        let n = sqlx::query(
+            "INSERT INTO adjudications (tenant_id, sample_id, queue_id, answer, label_id, decided_by)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sample_id) DO NOTHING",
+        )
+        .bind(t.as_str())
+        .bind(sample)
+        .bind(queue)
+        .bind(answer)
+        .bind(label)
+        .bind(actor.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            audit(&mut tx, t, actor, "sample.adjudicate", sample.to_string(), json!({"label_id": label}))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 }

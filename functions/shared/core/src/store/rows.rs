@@ -264,6 +264,35 @@ pub(crate) fn gold_settings(r: &impl StoredRow) -> Result<anvil_types::GoldSetti
     Ok(anvil_types::GoldSettings { rate: r.float("rate")?, floor, exempt: typed(r, "exempt")? })
 }
 
+/// A sample with its labels and decision: `id, external_id, payload, labels` (a JSON list of
+/// `{label_id, labeler, payload}`), `decision` and `decided_by` (null without one).
+pub(crate) fn sample_labels(r: &impl StoredRow) -> Result<crate::quality::final_label::SampleLabels> {
+    let decision = match r.opt_json("decision")? {
+        Some(answer) => {
+            Some(crate::quality::final_label::Decision { answer, decided_by: r.text("decided_by")? })
+        }
+        None => None,
+    };
+    Ok(crate::quality::final_label::SampleLabels {
+        sample_id: r.uuid("id")?,
+        external_id: r.text("external_id")?,
+        payload: r.json("payload")?,
+        labels: typed(r, "labels")?,
+        decision,
+    })
+}
+
+/// A queue's final settings: `method, adjudicate`.
+pub(crate) fn final_settings(r: &impl StoredRow) -> Result<anvil_types::FinalSettings> {
+    let method = known(r, "method", |m| match m {
+        "majority" => Some(anvil_types::FinalMethod::Majority),
+        "unanimous" => Some(anvil_types::FinalMethod::Unanimous),
+        "dawid_skene" => Some(anvil_types::FinalMethod::DawidSkene),
+        _ => None,
+    })?;
+    Ok(anvil_types::FinalSettings { method, adjudicate: typed(r, "adjudicate")? })
+}
+
 /// A queue's statistics from its totals row (`completed, submitted, leased, expired`) and one row per labeler
 /// (`labeler, submitted, leased, released`).
 pub(crate) fn queue_stats<R: StoredRow>(q: &Queue, totals: &R, per_labeler: &[R]) -> Result<QueueStats> {

@@ -1001,6 +1001,21 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?;
         exists.ok_or(Error::NotFound("label"))?;
+        // Reject -> relabel, as on Postgres: a label's first reject opens one more slot on its sample.
+        let prev: Option<String> = sqlx::query_scalar(
+            "SELECT verdict FROM reviews WHERE label_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(label.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if verdict == Verdict::Reject && prev.as_deref() != Some("reject") {
+            sqlx::query(
+                "UPDATE samples SET open_slots = open_slots + 1 WHERE id = (SELECT sample_id FROM labels WHERE id = ?)",
+            )
+            .bind(label.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
         let id = new_id();
         let now = now_ms();
         sqlx::query(

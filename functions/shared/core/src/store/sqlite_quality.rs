@@ -1,10 +1,10 @@
 //! SQLite: what the quality report reads, and gold samples (migrations/sqlite/0009_gold.sql). The same
 //! statements as store/postgres_quality.rs in SQLite's dialect.
 
-use anvil_types::{AddGoldResult, Claim, GoldItem, GoldSettings, NewGold, QueueState};
+use anvil_types::{AddGoldResult, Claim, FinalSettings, GoldItem, GoldSettings, NewGold, QueueState};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::rows::{self, StoredRow};
@@ -13,6 +13,7 @@ use super::{GoldLabel, QualityStore, new_id};
 use crate::domain::{Subject, TenantId};
 use crate::error::{Error, Result};
 use crate::quality::QualityRow;
+use crate::quality::final_label::SampleLabels;
 
 #[async_trait]
 impl QualityStore for SqliteStore {
@@ -229,7 +230,7 @@ impl QualityStore for SqliteStore {
         labeler: Option<&Subject>,
     ) -> Result<Vec<GoldLabel>> {
         let rows = sqlx::query(
-            "SELECT l.labeler, l.payload, g.answer
+            "SELECT g.sample_id, l.labeler, l.payload, g.answer
              FROM gold_answers g
              JOIN assignments a ON a.sample_id = g.sample_id AND a.state = 'submitted'
                                AND (?3 IS NULL OR a.labeler = ?3)
@@ -244,12 +245,126 @@ impl QualityStore for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(GoldLabel {
+                    sample_id: r.uuid("sample_id")?,
                     labeler: r.text("labeler")?,
                     payload: r.json("payload")?,
                     answer: r.json("answer")?,
                 })
             })
             .collect()
+    }
+
+    async fn final_settings(&self, t: &TenantId, queue: Uuid) -> Result<FinalSettings> {
+        let mut tx = self.read().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "SELECT method, adjudicate FROM final_settings WHERE queue_id = ?1 AND tenant_id = ?2",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map_or(Ok(FinalSettings::default()), rows::final_settings)
+    }
+
+    async fn put_final_settings(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        s: &FinalSettings,
+    ) -> Result<FinalSettings> {
+        let mut tx = self.write().await?;
+        load_queue(&mut tx, t, queue).await?;
+        let row = sqlx::query(
+            "INSERT INTO final_settings (tenant_id, queue_id, method, adjudicate, updated_by, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (queue_id) DO UPDATE SET method = excluded.method, adjudicate = excluded.adjudicate,
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at
+             RETURNING method, adjudicate",
+        )
+        .bind(t.as_str())
+        .bind(queue.to_string())
+        .bind(s.method.as_str())
+        .bind(json!(s.adjudicate).to_string())
+        .bind(actor.as_str())
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        audit(&mut tx, t, actor, "final.settings", queue.to_string(), json!(s)).await?;
+        let out = rows::final_settings(&row)?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn final_samples(
+        &self,
+        t: &TenantId,
+        queue: Uuid,
+        after: Option<Uuid>,
+        only: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<SampleLabels>> {
+        let mut tx = self.read().await?;
+        // Samples by samples_queue_idx, each one's labels by labels_sample_idx, aggregated in id order.
+        let rows = sqlx::query(
+            "SELECT s.id, s.external_id, s.payload,
+                    COALESCE((SELECT json_group_array(json_object('label_id', l.id, 'labeler', l.labeler,
+                                                            'payload', json(l.payload)))
+                             FROM (SELECT * FROM labels l
+                                   WHERE l.sample_id = s.id
+                                     AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.verdict = 'reject'
+                                   AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
+                                                   AND (n.created_at, n.id) > (r.created_at, r.id)))
+                                   ORDER BY l.id) l),
+                            '[]') AS labels,
+                    d.answer AS decision, d.decided_by
+             FROM samples s LEFT JOIN adjudications d ON d.sample_id = s.id
+             WHERE s.queue_id = ?1 AND s.tenant_id = ?2 AND NOT s.gold AND s.id > ?3 AND (?5 IS NULL OR s.id = ?5)
+             ORDER BY s.id LIMIT ?4",
+        )
+        .bind(queue.to_string())
+        .bind(t.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .bind(only.map(|o| o.to_string()))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(rows::sample_labels).collect()
+    }
+
+    async fn record_decision(
+        &self,
+        t: &TenantId,
+        actor: &Subject,
+        queue: Uuid,
+        sample: Uuid,
+        answer: &Value,
+        label: Option<Uuid>,
+    ) -> Result<bool> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "INSERT INTO adjudications (tenant_id, sample_id, queue_id, answer, label_id, decided_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (sample_id) DO NOTHING",
+        )
+        .bind(t.as_str())
+        .bind(sample.to_string())
+        .bind(queue.to_string())
+        .bind(answer.to_string())
+        .bind(label.map(|l| l.to_string()))
+        .bind(actor.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            audit(&mut tx, t, actor, "sample.adjudicate", sample.to_string(), json!({"label_id": label}))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n == 1)
     }
 }
 

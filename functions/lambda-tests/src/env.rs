@@ -169,7 +169,8 @@ impl TestEnv {
     /// in one transaction); nothing dispatches the job. Returns the export id.
     pub async fn create_export(&self, tenant: &str, queue: Uuid) -> anyhow::Result<Uuid> {
         let t = TenantId::parse(tenant).context("tenant")?;
-        let req = CreateExport { format: FileFormat::Jsonl, filter: Default::default() };
+        let req =
+            CreateExport { format: FileFormat::Jsonl, filter: Default::default(), mode: Default::default() };
         let rec =
             self.tasks.create_export(&t, &Subject::parse("admin").context("subject")?, queue, &req).await?;
         Ok(rec.export.id)

@@ -212,7 +212,8 @@ fn stop(mut child: Child) {
 }
 
 async fn new_export(tasks: &PgStore, t: &TenantId, q: Uuid) -> Uuid {
-    let req = CreateExport { format: FileFormat::Jsonl, filter: ExportFilter::default() };
+    let req =
+        CreateExport { format: FileFormat::Jsonl, filter: ExportFilter::default(), mode: Default::default() };
     tasks.create_export(t, &Subject::parse("admin").unwrap(), q, &req).await.unwrap().export.id
 }
 

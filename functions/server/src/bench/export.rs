@@ -139,7 +139,7 @@ async fn export_once(
     // let it start (migrations, pool) before the export exists, so the clock measures the export alone
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let idle = rss_kib(pid).1;
-    let req = CreateExport { format, filter: ExportFilter::default() };
+    let req = CreateExport { format, filter: ExportFilter::default(), mode: Default::default() };
     let id = store.create_export(&t, &actor, queue, &req).await?.export.id;
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut peak = 0;

@@ -302,7 +302,74 @@ async fn a_poison_job_ends_dead_and_the_others_still_run(app: TestApp) {
     assert_eq!(e["state"], "succeeded");
 }
 
+async fn a_final_export_has_one_row_per_sample_and_names_its_method(app: TestApp) {
+    let admin = admin("t1");
+    let q = app.queue(&admin, "final export", 2, simple_schema()).await;
+    app.samples(&admin, &q, 3).await;
+    // s00000 both a; s00001 a and b (a tie: adjudication); s00002 only ann (incomplete).
+    for who in ["ann", "bob"] {
+        let tok = labeler("t1", who);
+        loop {
+            let c = app.claim(&q, &tok).await;
+            if c.status == StatusCode::NO_CONTENT {
+                break;
+            }
+            let c = c.expect(StatusCode::OK);
+            let a = assignment_id(&c);
+            let ext = c["sample"]["external_id"].as_str().unwrap().to_string();
+            if who == "bob" && ext == "s00002" {
+                app.post(&format!("/v1/assignments/{a}/release"), &tok, json!({"reason": "skip"}))
+                    .await
+                    .expect(StatusCode::OK);
+                continue;
+            }
+            let v = if who == "bob" && ext == "s00001" { "b" } else { "a" };
+            app.post("/v1/labels", &tok, json!({"assignment_id": a, "payload": {"label": v}}))
+                .await
+                .expect(StatusCode::CREATED);
+        }
+    }
+    // Filters belong to labels mode.
+    app.post(
+        &format!("/v1/queues/{q}/exports"),
+        &admin,
+        json!({"format": "jsonl", "mode": "final", "filter": {"labeler": "ann"}}),
+    )
+    .await
+    .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let e = export(&app, &admin, &q, json!({"format": "jsonl", "mode": "final"})).await;
+    assert_eq!(
+        (e["state"].as_str(), e["mode"].as_str(), e["rows"].as_i64()),
+        (Some("succeeded"), Some("final"), Some(3))
+    );
+    assert_eq!(e["manifest"]["mode"], "final");
+    assert_eq!(e["manifest"]["final"]["method"], "majority");
+    let (_, bytes) = fetch(&app, e["download_url"].as_str().unwrap()).await;
+    let rows: Vec<Value> =
+        String::from_utf8(bytes).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ext: Vec<&str> = rows.iter().map(|r| r["external_id"].as_str().unwrap()).collect();
+    assert_eq!(ext, vec!["s00000", "s00001", "s00002"]);
+    assert_eq!((rows[0]["status"].as_str(), rows[0]["method"].as_str()), (Some("final"), Some("unanimous")));
+    assert_eq!(rows[0]["answer"], json!({"label": "a"}));
+    assert_eq!(rows[0]["labels"].as_array().unwrap().len(), 2);
+    assert!(rows[0]["sample"]["text"].is_string());
+    assert_eq!((rows[1]["status"].as_str(), rows[1]["answer"].clone()), (Some("adjudication"), Value::Null));
+    assert_eq!(rows[2]["status"], "incomplete");
+    // The same export as CSV: one row per sample, answer and agreement columns per field.
+    let e = export(&app, &admin, &q, json!({"format": "csv", "mode": "final"})).await;
+    let (_, bytes) = fetch(&app, e["download_url"].as_str().unwrap()).await;
+    let text = String::from_utf8(bytes).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "sample_id,external_id,status,method,decided_by,labels,label,agreement.label,reasons"
+    );
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1].contains(",s00000,final,unanimous,,2,a,1,"), "{}", lines[1]);
+}
+
 conformance!(
+    a_final_export_has_one_row_per_sample_and_names_its_method,
     an_export_is_streamed_with_a_manifest_and_reruns_give_identical_bytes,
     csv_cells_that_spreadsheets_would_run_are_neutralized,
     a_redelivered_export_job_makes_no_second_artifact,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anvil_types::{FileFormat, ImportRowError, NewSample, Queue, TaskState};
+use anvil_types::{ExportMode, FileFormat, ImportRowError, NewSample, Queue, TaskState};
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -23,6 +23,8 @@ use crate::store::{ExportOutcome, ExportRow, ImportProgress, Job, Store, TaskSto
 
 /// Labels read per page by an export (bounded memory).
 pub const EXPORT_PAGE: u32 = 2000;
+/// Samples read per page by a `final` export.
+pub const FINAL_EXPORT_PAGE: u32 = 1000;
 /// Bytes buffered before a write to the blob store.
 const FLUSH_AT: usize = 1 << 20;
 /// Samples inserted per transaction by an import.
@@ -159,7 +161,14 @@ impl Worker {
             FileFormat::Csv => "text/csv; charset=utf-8",
         };
         let mut upload = self.blobs.begin(&rec.object_key, content_type).await?;
-        let written = self.write_export(&mut *upload, &queue, &rec).await;
+        let final_settings = match rec.export.mode {
+            ExportMode::Final => Some(self.store.final_settings(t, queue.id).await?),
+            ExportMode::Labels => None,
+        };
+        let written = match &final_settings {
+            Some(fs) => self.write_final_export(&mut *upload, &queue, &rec, fs).await,
+            None => self.write_export(&mut *upload, &queue, &rec).await,
+        };
         let (rows, bytes, sha256, versions) = match written {
             Ok(v) => v,
             Err(e) => {
@@ -184,7 +193,23 @@ impl Worker {
                 .unwrap_or_default(),
             "object_key": rec.object_key,
             "generator": format!("anvil {}", env!("CARGO_PKG_VERSION")),
+            "mode": rec.export.mode.as_str(),
         });
+        let mut manifest = manifest;
+        if let Some(fs) = &final_settings {
+            manifest["final"] = json!({
+                "method": fs.method.as_str(),
+                "adjudicate": fs.adjudicate,
+                "ties": "majority: a tie at the top goes to adjudication (no answer until an auditor decides)",
+                "dawid_skene": (fs.method == anvil_types::FinalMethod::DawidSkene).then(|| json!({
+                    "fields": "single choice and boolean fields; other fields by majority",
+                    "max_iter": crate::quality::dawid_skene::DS_MAX_ITER,
+                    "tol": crate::quality::dawid_skene::DS_TOL,
+                    "init": "majority vote",
+                    "gold_anchored": true,
+                })),
+            });
+        }
         let mut m = self.blobs.begin(&rec.manifest_key, "application/json").await?;
         m.write(Bytes::from(
             serde_json::to_vec_pretty(&manifest).map_err(|e| JobError::Retry(e.to_string()))?,
@@ -252,6 +277,86 @@ impl Worker {
         }
         versions.sort_unstable();
         Ok((rows, bytes, hex::encode(hasher.finalize()), versions))
+    }
+
+    /// A `final` export: one row per ordinary sample in sample order, as `GET /v1/queues/{id}/final`
+    /// answers it; returns (rows, bytes, sha256, schema versions seen: the queue's current one).
+    async fn write_final_export(
+        &self,
+        upload: &mut dyn crate::blob::BlobUpload,
+        queue: &Queue,
+        rec: &crate::store::ExportRecord,
+        settings: &anvil_types::FinalSettings,
+    ) -> std::result::Result<(i64, i64, String, Vec<i32>), JobError> {
+        let (t, format) = (&rec.tenant, rec.export.format);
+        let ds = crate::service::ds_classes(self.store.as_ref(), t, queue, settings).await?;
+        let mut hasher = Sha256::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 64 * 1024);
+        let (mut rows, mut bytes) = (0i64, 0i64);
+        let fields: Vec<String> = queue.schema.fields.iter().map(|f| f.name.clone()).collect();
+        if format == FileFormat::Csv {
+            let mut h: Vec<String> = ["sample_id", "external_id", "status", "method", "decided_by", "labels"]
+                .map(String::from)
+                .to_vec();
+            h.extend(fields.iter().cloned());
+            h.extend(fields.iter().map(|f| format!("agreement.{f}")));
+            h.push("reasons".into());
+            write_csv_row(&mut buf, &h)?;
+        }
+        let mut after = None;
+        loop {
+            let page = self.store.final_samples(t, queue.id, after, None, FINAL_EXPORT_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.sample_id);
+            for s in &page {
+                let f =
+                    crate::quality::final_label::decide(&queue.schema, settings, queue.overlap, s, &|fi| {
+                        ds.value(fi, s.sample_id)
+                    });
+                match format {
+                    FileFormat::Jsonl => {
+                        let mut v = serde_json::to_value(&f).map_err(|e| JobError::Retry(e.to_string()))?;
+                        v["sample"] = s.payload.clone();
+                        serde_json::to_writer(&mut buf, &v).map_err(|e| JobError::Retry(e.to_string()))?;
+                        buf.push(b'\n');
+                    }
+                    FileFormat::Csv => {
+                        let mut row = vec![
+                            f.sample_id.to_string(),
+                            f.external_id.clone(),
+                            f.status.clone(),
+                            f.method.clone().unwrap_or_default(),
+                            f.decided_by.clone().unwrap_or_default(),
+                            f.labels.len().to_string(),
+                        ];
+                        row.extend(fields.iter().map(|n| cell(f.answer.as_ref().and_then(|a| a.get(n)))));
+                        row.extend(
+                            fields
+                                .iter()
+                                .map(|n| f.agreement.get(n).map(|x| format!("{x}")).unwrap_or_default()),
+                        );
+                        row.push(f.reasons.join("; "));
+                        write_csv_row(&mut buf, &row)?;
+                    }
+                }
+                rows += 1;
+            }
+            if buf.len() >= FLUSH_AT {
+                hasher.update(&buf);
+                bytes += i64::try_from(buf.len()).unwrap_or(0);
+                upload.write(Bytes::from(std::mem::take(&mut buf))).await?;
+                buf.reserve(FLUSH_AT + 64 * 1024);
+            }
+            if page.len() < FINAL_EXPORT_PAGE as usize {
+                break;
+            }
+        }
+        if !buf.is_empty() {
+            hasher.update(&buf);
+            bytes += i64::try_from(buf.len()).unwrap_or(0);
+            upload.write(Bytes::from(buf)).await?;
+        }
+        Ok((rows, bytes, hex::encode(hasher.finalize()), vec![queue.schema_version]))
     }
 
     // --------------------------------------------------------------------------------------------------------

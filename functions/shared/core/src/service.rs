@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::auth::{JwtVerifier, PAT_PREFIX, Principal, new_pat, pat_hash};
 use crate::blob::{BlobStore, FsBlobStore};
-use crate::domain::{Subject, check_create_queue, check_patch_queue, check_reason, check_samples};
+use crate::domain::{Subject, TenantId, check_create_queue, check_patch_queue, check_reason, check_samples};
 use crate::error::{Error, Result};
 use crate::quality::dawid_skene::{DsBuilder, DsClasses};
 use crate::quality::final_label::{Decision, check_final_settings, decide as decide_final};
@@ -377,26 +377,8 @@ impl Anvil {
         Ok(decide_final(&q.schema, &settings, q.overlap, &decided, &|_| None))
     }
 
-    /// Dawid–Skene over the queue's nominal fields when the queue decides by it (gold samples anchor it);
-    /// empty otherwise.
     async fn dawid_skene(&self, p: &Principal, q: &Queue, settings: &FinalSettings) -> Result<DsClasses> {
-        if settings.method != FinalMethod::DawidSkene {
-            return Ok(DsClasses::default());
-        }
-        let mut b = DsBuilder::new(&q.schema);
-        let rejected: std::collections::HashSet<Uuid> =
-            self.store.rejected_labels(&p.tenant, q.id).await?.into_iter().collect();
-        self.store
-            .quality_scan(&p.tenant, q.id, false, &mut |row| {
-                if !rejected.contains(&row.label_id) {
-                    b.add(row.sample_id, &row.labeler, &row.payload, None);
-                }
-            })
-            .await?;
-        for g in self.store.gold_labels(&p.tenant, q.id, None).await? {
-            b.add(g.sample_id, &g.labeler, &g.payload, Some(&g.answer));
-        }
-        Ok(b.estimate())
+        ds_classes(self.store.as_ref(), &p.tenant, q, settings).await
     }
 
     /// Adds gold samples with their known answers (admin); each answer is checked against the queue's
@@ -568,6 +550,12 @@ impl Anvil {
         {
             return Err(Error::invalid("/filter/schema_version", "must be 1 or more"));
         }
+        if req.mode == anvil_types::ExportMode::Final && req.filter != anvil_types::ExportFilter::default() {
+            return Err(Error::invalid(
+                "/filter",
+                "a final export has one row per sample: filters apply to labels mode",
+            ));
+        }
         let bg = self.bg()?;
         let e = bg.tasks.create_export(&p.tenant, &p.subject, queue, req).await?.export;
         bg.dispatch().await;
@@ -633,4 +621,31 @@ fn encode_cursor(id: Uuid) -> String {
 
 fn decode_cursor(c: &str) -> Result<Uuid> {
     Uuid::try_parse(c).map_err(|_| Error::BadRequest("invalid cursor".into()))
+}
+
+/// Dawid–Skene over the queue's nominal fields when the queue decides by it (gold samples anchor it); empty
+/// otherwise. One streamed read of the queue's labels.
+pub async fn ds_classes(
+    store: &dyn Store,
+    t: &TenantId,
+    q: &Queue,
+    settings: &FinalSettings,
+) -> Result<DsClasses> {
+    if settings.method != FinalMethod::DawidSkene {
+        return Ok(DsClasses::default());
+    }
+    let mut b = DsBuilder::new(&q.schema);
+    let rejected: std::collections::HashSet<Uuid> =
+        store.rejected_labels(t, q.id).await?.into_iter().collect();
+    store
+        .quality_scan(t, q.id, false, &mut |row| {
+            if !rejected.contains(&row.label_id) {
+                b.add(row.sample_id, &row.labeler, &row.payload, None);
+            }
+        })
+        .await?;
+    for g in store.gold_labels(t, q.id, None).await? {
+        b.add(g.sample_id, &g.labeler, &g.payload, Some(&g.answer));
+    }
+    Ok(b.estimate())
 }

@@ -629,6 +629,35 @@ pub struct CreateExport {
     pub format: FileFormat,
     #[serde(default)]
     pub filter: ExportFilter,
+    /// `labels` (default: one row per label) or `final` (one row per sample: its final answer, method,
+    /// agreement and the labels behind it; the manifest names the method and its parameters).
+    #[serde(default)]
+    pub mode: ExportMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExportMode {
+    #[default]
+    Labels,
+    Final,
+}
+
+impl ExportMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportMode::Labels => "labels",
+            ExportMode::Final => "final",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "labels" => Some(ExportMode::Labels),
+            "final" => Some(ExportMode::Final),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -668,6 +697,8 @@ pub struct Export {
     pub queue_id: Uuid,
     pub format: FileFormat,
     pub filter: ExportFilter,
+    #[serde(default)]
+    pub mode: ExportMode,
     pub state: TaskState,
     /// Labels created up to this instant are in the export (re-running gives the same bytes).
     #[serde(with = "time::serde::rfc3339")]

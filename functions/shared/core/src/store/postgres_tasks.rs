@@ -40,8 +40,8 @@ impl TaskStore for PgStore {
         // timestamptz, so later comparisons against label.created_at are exact.
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO exports (tenant_id, id, queue_id, format, filter, snapshot_at, object_key, manifest_key,
-                                  created_by)
-             VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8) RETURNING {EXPORT_COLS}"
+                                  created_by, mode)
+             VALUES ($1, $2, $3, $4, $5, now(), $6, $7, $8, $9) RETURNING {EXPORT_COLS}"
         )))
         .bind(t.as_str())
         .bind(id)
@@ -51,6 +51,7 @@ impl TaskStore for PgStore {
         .bind(&object_key)
         .bind(&manifest_key)
         .bind(actor.as_str())
+        .bind(req.mode.as_str())
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO jobs (tenant_id, id, kind, payload) VALUES ($1, $2, 'export', $3)")

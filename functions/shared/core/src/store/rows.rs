@@ -321,7 +321,7 @@ pub(crate) fn queue_stats<R: StoredRow>(q: &Queue, totals: &R, per_labeler: &[R]
 }
 
 /// Columns of [`export`].
-pub(crate) const EXPORT_COLS: &str = "tenant_id, id, queue_id, format, filter, state, snapshot_at, object_key, \
+pub(crate) const EXPORT_COLS: &str = "tenant_id, id, queue_id, format, filter, mode, state, snapshot_at, object_key, \
      manifest_key, rows, bytes, sha256, manifest, error, created_at, finished_at";
 
 pub(crate) fn export(r: &impl StoredRow) -> Result<ExportRecord> {
@@ -334,6 +334,7 @@ pub(crate) fn export(r: &impl StoredRow) -> Result<ExportRecord> {
             queue_id: r.uuid("queue_id")?,
             format: known(r, "format", FileFormat::parse)?,
             filter: typed(r, "filter")?,
+            mode: known(r, "mode", anvil_types::ExportMode::parse)?,
             state: known(r, "state", TaskState::parse)?,
             snapshot_at: r.time("snapshot_at")?,
             rows: r.opt_bigint("rows")?,

@@ -43,8 +43,8 @@ impl TaskStore for SqliteStore {
         let filter = serde_json::to_string(&req.filter).map_err(anyhow::Error::from)?;
         sqlx::query(
             "INSERT INTO exports (tenant_id, id, queue_id, format, filter, snapshot_at, object_key, manifest_key,
-                                  created_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  created_by, created_at, mode)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(t.as_str())
         .bind(id.to_string())
@@ -56,6 +56,7 @@ impl TaskStore for SqliteStore {
         .bind(&manifest_key)
         .bind(actor.as_str())
         .bind(now)
+        .bind(req.mode.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(

@@ -186,9 +186,11 @@ test('an auditor reads the agreement of a queue per field and per labeler', asyn
   const labelerRows = page.locator('table.labelers tbody tr');
   const table = async () => labelerRows.evaluateAll((trs) => trs.map((tr) =>
     [...tr.cells].map((td) => td.textContent.trim())));
+  // No gold samples in this queue: no gold items, no gold accuracy.
   assert.deepEqual(await table(), report.labelers.map((l) =>
-    [l.labeler, String(l.labels), pct(l.agreement_with_others), pct(l.agreement_with_majority)]));
-  assert.deepEqual((await table())[0], ['alice', '6', '75%', '100%'], 'the shares computed by hand');
+    [l.labeler, String(l.labels), pct(l.agreement_with_others), pct(l.agreement_with_majority), '0', '—']));
+  assert.ok(report.labelers.every((l) => l.gold === null));
+  assert.deepEqual((await table())[0], ['alice', '6', '75%', '100%', '0', '—'], 'the shares computed by hand');
   const byName = page.locator('table.labelers th').filter({ hasText: 'Labeler' }).first();
   assert.equal(await byName.getAttribute('aria-sort'), 'ascending');
   await byName.getByRole('button').click();

@@ -1,10 +1,12 @@
 //! How the quality page shows agreement numbers, free of UI (unit-tested natively): measure names in words,
 //! values to three decimals, shares as percentages, the heat-map buckets of a coincidence matrix, and the
-//! order of the labeler table.
+//! order of the labeler table (its gold columns too).
 
 use std::cmp::Ordering;
 
 use anvil_types::LabelerQuality;
+
+use crate::gold::{gold_accuracy, gold_items};
 
 /// Shown where a value is null (undefined on these labels, or not measured).
 pub const NONE: &str = "—";
@@ -104,11 +106,19 @@ pub enum LabelerColumn {
     Labels,
     Others,
     Majority,
+    GoldItems,
+    GoldAccuracy,
 }
 
 impl LabelerColumn {
-    pub const ALL: [LabelerColumn; 4] =
-        [LabelerColumn::Labeler, LabelerColumn::Labels, LabelerColumn::Others, LabelerColumn::Majority];
+    pub const ALL: [LabelerColumn; 6] = [
+        LabelerColumn::Labeler,
+        LabelerColumn::Labels,
+        LabelerColumn::Others,
+        LabelerColumn::Majority,
+        LabelerColumn::GoldItems,
+        LabelerColumn::GoldAccuracy,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -116,6 +126,8 @@ impl LabelerColumn {
             LabelerColumn::Labels => "Labels",
             LabelerColumn::Others => "Agreement with others",
             LabelerColumn::Majority => "Agreement with majority",
+            LabelerColumn::GoldItems => "Gold items",
+            LabelerColumn::GoldAccuracy => "Gold accuracy",
         }
     }
 
@@ -181,6 +193,8 @@ pub fn sort_labelers(rows: &mut [LabelerQuality], sort: LabelerSort) {
             LabelerColumn::Labels => flip(a.labels.cmp(&b.labels)),
             LabelerColumn::Others => by_share(a.agreement_with_others, b.agreement_with_others, d),
             LabelerColumn::Majority => by_share(a.agreement_with_majority, b.agreement_with_majority, d),
+            LabelerColumn::GoldItems => flip(gold_items(a).cmp(&gold_items(b))),
+            LabelerColumn::GoldAccuracy => by_share(gold_accuracy(a), gold_accuracy(b), d),
         };
         primary.then_with(|| a.labeler.cmp(&b.labeler))
     });
@@ -289,5 +303,33 @@ mod tests {
         assert_eq!(names(&rows), ["carol", "bob", "alice"]);
         assert_eq!(by_name.aria(LabelerColumn::Labeler), "descending");
         assert_eq!(by_name.aria(LabelerColumn::Labels), "none");
+    }
+
+    #[test]
+    fn labelers_sort_by_gold_with_no_gold_last() {
+        let gold = |items: u64, scored: u64, correct: u64| {
+            serde_json::json!({"items": items, "scored": scored, "correct": correct,
+                "accuracy": if scored > 0 { correct as f64 / scored as f64 } else { 0.0 },
+                "below_floor": false, "exempt": false, "fields": []})
+        };
+        let with = |name: &str, g: serde_json::Value| {
+            let mut r = row(name, 1, None, None);
+            r.gold = serde_json::from_value(g).expect("gold");
+            r
+        };
+        let mut rows = vec![
+            with("dan", serde_json::Value::Null),
+            with("bob", gold(2, 2, 0)),
+            with("alice", gold(4, 4, 3)),
+            with("carol", gold(1, 0, 0)),
+        ];
+        let by_accuracy = LabelerSort::default().toggled(LabelerColumn::GoldAccuracy);
+        sort_labelers(&mut rows, by_accuracy);
+        assert_eq!(names(&rows), ["alice", "bob", "carol", "dan"], "unscored and no gold last");
+        sort_labelers(&mut rows, by_accuracy.toggled(LabelerColumn::GoldAccuracy));
+        assert_eq!(names(&rows), ["bob", "alice", "carol", "dan"]);
+        sort_labelers(&mut rows, LabelerSort::default().toggled(LabelerColumn::GoldItems));
+        assert_eq!(names(&rows), ["alice", "bob", "carol", "dan"]);
+        assert_eq!(LabelerColumn::GoldAccuracy.title(), "Gold accuracy");
     }
 }

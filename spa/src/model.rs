@@ -493,9 +493,16 @@ mod tests {
 // Samples pasted as JSON Lines
 // ---------------------------------------------------------------------------------------------------------
 
-/// Parses JSON Lines of `{external_id, payload, priority?}`; blank lines are skipped. Every bad line is
-/// reported (1-based line numbers) so nothing is sent until the whole paste is right.
-pub fn parse_jsonl(text: &str) -> Result<Vec<anvil_types::NewSample>, Vec<(usize, String)>> {
+/// Lines of a paste that cannot be used: (1-based line number, why).
+pub type BadLines = Vec<(usize, String)>;
+
+/// Parses JSON Lines into `T`, each line on its own; blank lines are skipped. `check` refuses a line that reads
+/// but is not right (`Some(reason)`). Every bad line is reported (1-based line numbers) so nothing is sent until
+/// the whole paste is right; the good ones come with their line numbers (to map the server's answers back).
+pub fn parse_lines<T: serde::de::DeserializeOwned>(
+    text: &str,
+    check: impl Fn(&T) -> Option<String>,
+) -> Result<Vec<(usize, T)>, BadLines> {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -503,13 +510,23 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<anvil_types::NewSample>, Vec<(usize
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_str::<anvil_types::NewSample>(line) {
-            Ok(s) if !s.payload.is_object() => bad.push((n + 1, "payload must be a JSON object".into())),
-            Ok(s) => ok.push(s),
+        match serde_json::from_str::<T>(line) {
+            Ok(v) => match check(&v) {
+                Some(why) => bad.push((n + 1, why)),
+                None => ok.push((n + 1, v)),
+            },
             Err(e) => bad.push((n + 1, e.to_string())),
         }
     }
     if bad.is_empty() { Ok(ok) } else { Err(bad) }
+}
+
+/// Parses JSON Lines of `{external_id, payload, priority?}` (see [`parse_lines`]).
+pub fn parse_jsonl(text: &str) -> Result<Vec<anvil_types::NewSample>, BadLines> {
+    let samples = parse_lines(text, |s: &anvil_types::NewSample| {
+        (!s.payload.is_object()).then(|| "payload must be a JSON object".to_string())
+    })?;
+    Ok(samples.into_iter().map(|(_, s)| s).collect())
 }
 
 #[cfg(test)]

@@ -294,6 +294,14 @@ fn export_writes_every_row_with_the_recorded_digest_in_a_child_worker() {
 }
 
 #[test]
+fn a_final_export_writes_one_row_per_sample_in_a_child_worker() {
+    let db = Db::new();
+    let v = bench(&["export", "--database-url", &db.url, "--rows", "2000", "--mode", "final"], LIMIT);
+    assert_eq!(v["mode"], "final");
+    assert_eq!(v["runs"][1]["rows"], 2000);
+}
+
+#[test]
 fn sqlite_loop_runs_the_embedded_default_and_its_floor() {
     let v = bench(&["sqlite-loop", "--labelers", "3", "--labels", "40", "--seconds", "5"], LIMIT);
     let r = &v["runs"][0];

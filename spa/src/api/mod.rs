@@ -8,6 +8,7 @@
 pub mod assignments;
 pub mod demo;
 pub mod exports;
+pub mod gold;
 pub mod imports;
 pub mod labels;
 pub mod me;

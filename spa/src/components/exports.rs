@@ -239,7 +239,11 @@ pub fn exports_section(p: &ExportsProps) -> Html {
                 },
             };
             let labeler = Some(st.labeler.trim().to_string()).filter(|l| !l.is_empty());
-            let req = CreateExport { format: st.format, filter: ExportFilter { labeler, schema_version }, mode: Default::default() };
+            let req = CreateExport {
+                format: st.format,
+                filter: ExportFilter { labeler, schema_version },
+                mode: Default::default(),
+            };
             let Some(api) = api.clone() else { return };
             let st = st.clone();
             st.dispatch(Action::Requesting);

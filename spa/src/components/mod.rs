@@ -2,6 +2,7 @@
 
 pub mod exports;
 pub mod fields;
+pub mod gold;
 pub mod header;
 pub mod imports;
 pub mod label_view;

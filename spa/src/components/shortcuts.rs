@@ -1,7 +1,7 @@
 //! The shortcut sheet (`?`), the keys of each page, and the window listener of the pages other than labeling.
 //!
 //! Conventions: one letter per action, the same letter for the same thing on every page (`Q` the quality
-//! report, `R` the review page), `?` shows or hides the sheet, `Esc` closes it. Keys pause while a text box has
+//! report, `R` the review page, `G` the gold section), `?` shows or hides the sheet, `Esc` closes it. Keys pause while a text box has
 //! the focus and leave Ctrl/Alt/⌘ combinations to the browser. The labeling page reads its own keys
 //! (`pages::label`); its list is [`LABEL_KEYS`], and no letter below means something else there.
 
@@ -61,6 +61,8 @@ pub const REVIEW_KEYS: Keys = &[
 pub const ADMIN_QUEUE_KEYS: Keys = &[
     ("Q", "Open the queue's quality report"),
     ("R", "Review the queue's labels"),
+    ("G", "Jump to the Gold section (check items: rate, accuracy floor, exempt labelers, adding items)"),
+    ("Tab", "After G: on through the Gold fields; Enter in \"Labeler to exempt\" adds the name"),
     ("?", "Show or hide this sheet"),
     ("Esc", "Close this sheet"),
 ];

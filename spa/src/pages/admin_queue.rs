@@ -1,13 +1,15 @@
 //! One queue, for its admin: its state (pause/resume), its progress, adding samples, its schema.
 //!
 //! The page is a column of independent sections, each a component given the queue and told to reload it when
-//! it changes something: progress, pasting a small batch of samples, importing a large file, exports, the
-//! schema. `Q` (or the "Quality" link) opens the queue's quality report, `R` its review.
+//! it changes something: progress, pasting a small batch of samples, importing a large file, exports, gold
+//! (check) samples, the schema. `Q` (or the "Quality" link) opens the queue's quality report, `R` its review,
+//! `G` (or the "Gold" button) moves the focus to the Gold section.
 
 use std::rc::Rc;
 
 use anvil_types::{AddSamples, MAX_SAMPLES_PER_BATCH, PatchQueue, Queue, QueueState, QueueStats, Role};
 use uuid::Uuid;
+use wasm_bindgen::JsCast;
 use web_sys::HtmlTextAreaElement;
 use yew::prelude::*;
 use yew_router::prelude::*;
@@ -15,6 +17,7 @@ use yew_router::prelude::*;
 use crate::api::{ApiError, queues};
 use crate::app::Route;
 use crate::components::exports::ExportsSection;
+use crate::components::gold::{GOLD_HEADING_ID, GoldSection};
 use crate::components::imports::ImportSection;
 use crate::components::notice::{ApiProblem, Loading, Notice, describe};
 use crate::components::shortcuts::{ADMIN_QUEUE_KEYS, PAGE_HINT, Shortcuts, sheet_key, use_page_keys};
@@ -59,6 +62,7 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
             match (key.as_str(), &navigator) {
                 ("q" | "Q", Some(n)) => n.push(&Route::Quality { id }),
                 ("r" | "R", Some(n)) => n.push(&Route::Review { id }),
+                ("g" | "G", _) => focus_gold(),
                 _ => return false,
             }
             true
@@ -96,6 +100,8 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
                     <Link<Route> to={Route::Quality { id: q.id }} classes="button">
                         { "Quality " }<kbd>{ "Q" }</kbd></Link<Route>>
                     <Link<Route> to={Route::Label { id: q.id }} classes="button">{ "Label" }</Link<Route>>
+                    <button type="button" onclick={Callback::from(|_: MouseEvent| focus_gold())}>
+                        { "Gold " }<kbd>{ "G" }</kbd></button>
                     <button type="button" class="quiet" onclick={toggle_help.reform(|_: MouseEvent| ())}>
                         { "Shortcuts " }<kbd>{ "?" }</kbd></button>
                 </div>
@@ -107,6 +113,7 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
             <SamplesSection id={q.id} on_changed={changed.clone()} />
             <ImportSection queue={q.id} on_changed={changed} />
             <ExportsSection queue={q.id} />
+            <GoldSection queue={q.id} />
             <div class="panel">
                 <details>
                     <summary>{ format!("Schema (version {})", q.schema_version) }</summary>
@@ -114,6 +121,19 @@ pub fn admin_queue_page(p: &AdminQueueProps) -> Html {
                 </details>
             </div>
         </section>
+    }
+}
+
+/// Scrolls to the Gold section and gives its heading the focus (Tab goes on into its form).
+fn focus_gold() {
+    let Some(el) =
+        web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(GOLD_HEADING_ID))
+    else {
+        return;
+    };
+    el.scroll_into_view();
+    if let Some(h) = el.dyn_ref::<web_sys::HtmlElement>() {
+        let _ = h.focus();
     }
 }
 

@@ -32,6 +32,7 @@ use crate::components::notice::{ApiProblem, Loading, Notice, describe};
 use crate::components::shortcuts::{Shortcuts, typing_target};
 use crate::components::span_text::SpanText;
 use crate::components::stats::Progress;
+use crate::gold::BELOW_FLOOR;
 use crate::model::{
     Cursor, CursorMove, FieldValue, Kind, Schema, add_span, build_payload, remove_spans, span_source,
 };
@@ -166,6 +167,9 @@ enum Work {
     Ready(Box<Item>),
     /// 204: nothing left for this labeler (or the queue is paused).
     Done,
+    /// 403 `below_gold_floor`: the labeler's gold accuracy is under the queue's floor; the server's words.
+    /// Final for this visit: nothing asks again by itself.
+    BelowFloor(String),
     Failed(ApiError),
 }
 
@@ -243,6 +247,10 @@ impl Reducible for State {
             }
             Action::Claimed(None) => {
                 s.work = Work::Done;
+                s.overlay = Overlay::None;
+            }
+            Action::ClaimFailed(e) if e.code == BELOW_FLOOR => {
+                s.work = Work::BelowFloor(e.message);
                 s.overlay = Overlay::None;
             }
             Action::ClaimFailed(e) => s.work = Work::Failed(e),
@@ -998,12 +1006,23 @@ fn render(state: &UseReducerHandle<State>, ctl: &Ctl) -> Html {
                 </section>
             }
         }
+        Work::BelowFloor(message) => html! {
+            <section class="below-floor" data-state="below-floor">
+                <Notice title="You get no more samples from this queue for now" tone="warn">
+                    <p data-below-floor="">{ capitalized(message) }</p>
+                    <p>{ "Your answers on the queue's check items were scored against their known answers. Talk to                         the queue's admin: they can look at your answers and exempt you from the floor." }</p>
+                    <p>{ format!("You labeled {} and skipped {} in this session; all of that is saved.", s.labeled, s.skipped) }</p>
+                    <Link<Route> to={Route::Home} classes="button">{ "Back to the queues" }</Link<Route>>
+                </Notice>
+            </section>
+        },
         Work::Ready(item) => ready(state, ctl, item),
     };
     let data_state = match &s.work {
         Work::Loading => "loading",
         Work::Failed(_) => "failed",
         Work::Done => "done",
+        Work::BelowFloor(_) => "below-floor",
         Work::Ready(i) => match i.busy {
             Busy::Idle => "ready",
             Busy::Submitting => "submitting",
@@ -1018,6 +1037,15 @@ fn render(state: &UseReducerHandle<State>, ctl: &Ctl) -> Html {
             { body }
             { overlay }
         </div>
+    }
+}
+
+/// The server's sentence with a capital first letter (its messages start in lower case).
+fn capitalized(m: &str) -> String {
+    let mut c = m.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }
 

@@ -4,7 +4,8 @@
 //! three decimals and what it means (or why there is none). A row opens (click, Enter or Space on its button)
 //! to every measure of the field with its sample count, Cohen's κ per labeler pair, per-option agreement of a
 //! multi-choice field, each labeler's shares on the field, and the coincidence matrix as a heat map. Last, the
-//! labelers with their agreement with the others and with the majority, sortable by any column. A role the
+//! labelers with their agreement with the others and with the majority, and their gold accuracy with a
+//! "below floor" or "exempt" badge, sortable by any column. A role the
 //! server refuses (403) gets a plain "not allowed".
 
 use std::collections::HashSet;
@@ -22,6 +23,7 @@ use crate::api::{ApiError, ErrorKind, queues};
 use crate::app::Route;
 use crate::components::notice::{ApiProblem, Loading, Notice};
 use crate::components::shortcuts::{PAGE_HINT, QUALITY_KEYS, Shortcuts, sheet_key, use_page_keys};
+use crate::gold::{gold_accuracy, gold_items, gold_standing};
 use crate::session::{use_api, use_session};
 
 #[derive(Properties, PartialEq)]
@@ -344,7 +346,9 @@ fn labelers_view(r: &QualityReport, sort: &UseStateHandle<LabelerSort>) -> Html 
             <h2>{ "Labelers" }</h2>
             <p class="hint">{ "Over the choice and rating fields: with others, the share of pairs with another labeler \
                 on the same sample that gave the same value; with majority, the share of values equal to the sample's \
-                strict majority. Sort by any column header." }</p>
+                strict majority. Gold: the check items (known answers) each has labeled and the share of their \
+                answer fields right; \"below floor\" gets no more samples from the queue until an admin exempts them. \
+                Sort by any column header." }</p>
             if rows.is_empty() {
                 <p class="empty">{ "No labels yet." }</p>
             } else {
@@ -374,6 +378,13 @@ fn labelers_view(r: &QualityReport, sort: &UseStateHandle<LabelerSort>) -> Html 
                                 <td class="num">{ l.labels }</td>
                                 <td class="num" data-share="others">{ percent(l.agreement_with_others) }</td>
                                 <td class="num" data-share="majority">{ percent(l.agreement_with_majority) }</td>
+                                <td class="num" data-gold="items">{ gold_items(l) }</td>
+                                <td class="num" data-gold="accuracy">
+                                    <span data-gold-accuracy="">{ percent(gold_accuracy(l)) }</span>
+                                    if let Some((class, words)) = gold_standing(l) {
+                                        <span class={classes!("badge", class)} data-gold-standing={class}>{ words }</span>
+                                    }
+                                </td>
                             </tr>
                         }) }
                     </tbody>

@@ -29,6 +29,9 @@ pub struct ExportArgs {
     /// Export format: jsonl or csv.
     #[arg(long, default_value = "jsonl")]
     pub format: String,
+    /// Export mode: labels (one row per label) or final (one row per sample, with its final answer).
+    #[arg(long, default_value = "labels")]
+    pub mode: String,
 }
 
 const TENANT: &str = "bench-export";
@@ -47,6 +50,8 @@ struct ExportRun {
 
 pub async fn run_export(cfg: &Config, a: ExportArgs) -> anyhow::Result<()> {
     let url = super::postgres_url(a.database_url.as_deref(), cfg)?;
+    let mode = anvil_types::ExportMode::parse(&a.mode)
+        .ok_or_else(|| anyhow::anyhow!("--mode is labels or final, not {}", a.mode))?;
     let format = match a.format.as_str() {
         "csv" => FileFormat::Csv,
         _ => FileFormat::Jsonl,
@@ -65,7 +70,7 @@ pub async fn run_export(cfg: &Config, a: ExportArgs) -> anyhow::Result<()> {
         let t0 = Instant::now();
         let queue = seed(&owner, n).await?;
         let seed_seconds = t0.elapsed().as_secs_f64();
-        runs.push(export_once(&url, &store, queue, n, format, seed_seconds, &mut check).await?);
+        runs.push(export_once(&url, &store, queue, n, (format, mode), seed_seconds, &mut check).await?);
     }
     let rows: Vec<Vec<String>> = runs
         .iter()
@@ -82,7 +87,11 @@ pub async fn run_export(cfg: &Config, a: ExportArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(
-        &format!("anvil bench export ({}): child `anvil worker`, local blob directory", format.as_str()),
+        &format!(
+            "anvil bench export ({}, {} mode): child `anvil worker`, local blob directory",
+            format.as_str(),
+            mode.as_str()
+        ),
         &["rows", "MB", "seconds", "rows/s", "MB/s", "worker idle RSS MiB", "worker peak RSS MiB"],
         &rows,
     );
@@ -102,6 +111,7 @@ pub async fn run_export(cfg: &Config, a: ExportArgs) -> anyhow::Result<()> {
             "ok": check.ok,
             "check": check,
             "format": format.as_str(),
+            "mode": mode.as_str(),
             "runs": runs,
             "peak_rss_growth_mib": growth,
             "load_avg": [load0, super::load_avg()],
@@ -116,7 +126,7 @@ async fn export_once(
     store: &PgStore,
     queue: Uuid,
     n: i64,
-    format: FileFormat,
+    (format, mode): (FileFormat, anvil_types::ExportMode),
     seed_seconds: f64,
     check: &mut Check,
 ) -> anyhow::Result<ExportRun> {
@@ -139,7 +149,7 @@ async fn export_once(
     // let it start (migrations, pool) before the export exists, so the clock measures the export alone
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let idle = rss_kib(pid).1;
-    let req = CreateExport { format, filter: ExportFilter::default(), mode: Default::default() };
+    let req = CreateExport { format, filter: ExportFilter::default(), mode };
     let id = store.create_export(&t, &actor, queue, &req).await?.export.id;
     let deadline = Instant::now() + Duration::from_secs(1800);
     let mut peak = 0;

@@ -23,6 +23,14 @@ use crate::store::{ExportOutcome, ExportRow, ImportProgress, Job, Store, TaskSto
 
 /// Labels read per page by an export (bounded memory).
 pub const EXPORT_PAGE: u32 = 2000;
+/// A row of a `final` JSONL export: the final label with its sample.
+#[derive(serde::Serialize)]
+struct FinalRow<'a> {
+    #[serde(flatten)]
+    row: &'a anvil_types::FinalLabel,
+    sample: &'a Value,
+}
+
 /// Samples read per page by a `final` export.
 pub const FINAL_EXPORT_PAGE: u32 = 1000;
 /// Bytes buffered before a write to the blob store.
@@ -290,6 +298,8 @@ impl Worker {
     ) -> std::result::Result<(i64, i64, String, Vec<i32>), JobError> {
         let (t, format) = (&rec.tenant, rec.export.format);
         let ds = crate::service::ds_classes(self.store.as_ref(), t, queue, settings).await?;
+        let rejected: std::collections::HashSet<Uuid> =
+            self.store.rejected_labels(t, queue.id).await?.into_iter().collect();
         let mut hasher = Sha256::new();
         let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 64 * 1024);
         let (mut rows, mut bytes) = (0i64, 0i64);
@@ -303,11 +313,20 @@ impl Worker {
             h.push("reasons".into());
             write_csv_row(&mut buf, &h)?;
         }
-        let mut after = None;
-        loop {
-            let page = self.store.final_samples(t, queue.id, after, None, FINAL_EXPORT_PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.sample_id);
+        // The next page is read while this one is written.
+        let rejected = Arc::new(rejected);
+        let fetch = |after: Option<Uuid>| {
+            let (store, t, rejected, q) = (self.store.clone(), t.clone(), rejected.clone(), queue.id);
+            tokio::spawn(async move {
+                store.final_samples(&t, q, after, None, FINAL_EXPORT_PAGE, &rejected).await
+            })
+        };
+        let mut next = Some(fetch(None));
+        while let Some(pending) = next.take() {
+            let page = pending.await.map_err(|e| JobError::Retry(e.to_string()))??;
+            if page.len() == FINAL_EXPORT_PAGE as usize {
+                next = page.last().map(|last| fetch(Some(last.sample_id)));
+            }
             for s in &page {
                 let f =
                     crate::quality::final_label::decide(&queue.schema, settings, queue.overlap, s, &|fi| {
@@ -315,9 +334,8 @@ impl Worker {
                     });
                 match format {
                     FileFormat::Jsonl => {
-                        let mut v = serde_json::to_value(&f).map_err(|e| JobError::Retry(e.to_string()))?;
-                        v["sample"] = s.payload.clone();
-                        serde_json::to_writer(&mut buf, &v).map_err(|e| JobError::Retry(e.to_string()))?;
+                        serde_json::to_writer(&mut buf, &FinalRow { row: &f, sample: &s.payload })
+                            .map_err(|e| JobError::Retry(e.to_string()))?;
                         buf.push(b'\n');
                     }
                     FileFormat::Csv => {
@@ -346,9 +364,6 @@ impl Worker {
                 bytes += i64::try_from(buf.len()).unwrap_or(0);
                 upload.write(Bytes::from(std::mem::take(&mut buf))).await?;
                 buf.reserve(FLUSH_AT + 64 * 1024);
-            }
-            if page.len() < FINAL_EXPORT_PAGE as usize {
-                break;
             }
         }
         if !buf.is_empty() {

@@ -298,12 +298,15 @@ impl Anvil {
         let q = self.store.get_queue(&p.tenant, queue).await?;
         let settings = self.store.final_settings(&p.tenant, queue).await?;
         let ds = self.dawid_skene(p, &q, &settings).await?;
+        let rejected: std::collections::HashSet<Uuid> =
+            self.store.rejected_labels(&p.tenant, queue).await?.into_iter().collect();
         let mut items = Vec::new();
         let mut cursor = after;
         let mut scanned = 0u32;
         let mut more = true;
         while items.len() < limit as usize && scanned < FINAL_SCAN {
-            let page = self.store.final_samples(&p.tenant, queue, cursor, None, limit.max(200)).await?;
+            let page =
+                self.store.final_samples(&p.tenant, queue, cursor, None, limit.max(200), &rejected).await?;
             more = page.len() == limit.max(200) as usize;
             for s in &page {
                 scanned += 1;
@@ -338,7 +341,11 @@ impl Anvil {
         p.require(Role::Auditor)?;
         let q = self.store.get_queue(&p.tenant, queue).await?;
         let settings = self.store.final_settings(&p.tenant, queue).await?;
-        let Some(s) = self.store.final_samples(&p.tenant, queue, None, Some(sample), 1).await?.pop() else {
+        let rejected: std::collections::HashSet<Uuid> =
+            self.store.rejected_labels(&p.tenant, queue).await?.into_iter().collect();
+        let Some(s) =
+            self.store.final_samples(&p.tenant, queue, None, Some(sample), 1, &rejected).await?.pop()
+        else {
             return Err(Error::NotFound("sample"));
         };
         let ds = self.dawid_skene(p, &q, &settings).await?;

@@ -208,7 +208,7 @@ pub trait QualityStore: Send + Sync + 'static {
         s: &anvil_types::FinalSettings,
     ) -> Result<anvil_types::FinalSettings>;
     /// The queue's ordinary samples in id order after `after` (or only sample `only`), each with its labels
-    /// (those whose latest review rejects them left out) and its auditor's decision.
+    /// (but those in `rejected`: see [`QualityStore::rejected_labels`]) and its auditor's decision.
     async fn final_samples(
         &self,
         t: &TenantId,
@@ -216,6 +216,7 @@ pub trait QualityStore: Send + Sync + 'static {
         after: Option<Uuid>,
         only: Option<Uuid>,
         limit: u32,
+        rejected: &std::collections::HashSet<Uuid>,
     ) -> Result<Vec<crate::quality::final_label::SampleLabels>>;
     /// Records an auditor's decision; false when the sample already has one.
     async fn record_decision(

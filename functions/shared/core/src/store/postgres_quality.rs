@@ -1,6 +1,8 @@
 //! Postgres: what the quality report reads, and gold samples (migrations/0009_gold.sql).
 
 use anvil_types::{AddGoldResult, Claim, FinalSettings, GoldItem, GoldSettings, NewGold, QueueState};
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
@@ -348,24 +350,31 @@ impl QualityStore for PgStore {
         after: Option<Uuid>,
         only: Option<Uuid>,
         limit: u32,
+        rejected: &HashSet<Uuid>,
     ) -> Result<Vec<SampleLabels>> {
         let mut tx = self.tx(t).await?;
-        // Samples by samples_queue_idx, each one's labels by labels_sample_idx, aggregated in id order.
-        let rows = sqlx::query(
-            "SELECT s.id, s.external_id, s.payload,
-                    COALESCE((SELECT jsonb_agg(jsonb_build_object('label_id', l.id, 'labeler', l.labeler,
-                                                            'payload', l.payload) ORDER BY l.id)
-                             FROM labels l
-                             WHERE l.sample_id = s.id
-                               AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.verdict = 'reject'
-                                   AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
-                                                   AND (n.created_at, n.id) > (r.created_at, r.id)))),
-                            '[]'::jsonb) AS labels,
+        // The page of samples by samples_queue_idx, its index condition `queue_id = ANY(..) AND id > cursor`
+        // in both custom and generic plans: with `queue_id = $1` the planner may walk samples_pkey from the
+        // first sample of every queue (a queue's ids are contiguous; its statistics say they are spread), and
+        // a row comparison it applies as a filter, rescanning the queue up to the cursor each page. Then one
+        // row per label (labels_sample_idx), grouped by sample in rows::sample_labels. One sample (`only`) by
+        // primary key. Labels travel as text: `label_id` is read as text for the null of a sample without.
+        let page = if only.is_some() {
+            "SELECT * FROM samples s WHERE s.id = $5 AND s.queue_id = $1 AND s.tenant_id = $2 AND NOT s.gold"
+        } else {
+            "SELECT * FROM samples s
+             WHERE s.queue_id = ANY(ARRAY[$1::uuid]) AND s.id > $3 AND s.tenant_id = $2
+               AND NOT s.gold
+             ORDER BY s.queue_id, s.id LIMIT $4"
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id, s.external_id, s.payload, l.id::text AS label_id, l.labeler, l.payload AS label_payload,
                     d.answer AS decision, d.decided_by
-             FROM samples s LEFT JOIN adjudications d ON d.sample_id = s.id
-             WHERE s.queue_id = $1 AND s.tenant_id = $2 AND NOT s.gold AND s.id > $3 AND ($5::uuid IS NULL OR s.id = $5)
-             ORDER BY s.id LIMIT $4",
-        )
+             FROM ({page}) s
+             LEFT JOIN labels l ON l.sample_id = s.id
+             LEFT JOIN adjudications d ON d.sample_id = s.id
+             ORDER BY s.id, l.id"
+        )))
         .bind(queue)
         .bind(t.as_str())
         .bind(after.unwrap_or(Uuid::nil()))
@@ -374,7 +383,7 @@ impl QualityStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(rows::sample_labels).collect()
+        rows::sample_labels(&rows, rejected)
     }
 
     async fn record_decision(

@@ -264,22 +264,44 @@ pub(crate) fn gold_settings(r: &impl StoredRow) -> Result<anvil_types::GoldSetti
     Ok(anvil_types::GoldSettings { rate: r.float("rate")?, floor, exempt: typed(r, "exempt")? })
 }
 
-/// A sample with its labels and decision: `id, external_id, payload, labels` (a JSON list of
-/// `{label_id, labeler, payload}`), `decision` and `decided_by` (null without one).
-pub(crate) fn sample_labels(r: &impl StoredRow) -> Result<crate::quality::final_label::SampleLabels> {
-    let decision = match r.opt_json("decision")? {
-        Some(answer) => {
-            Some(crate::quality::final_label::Decision { answer, decided_by: r.text("decided_by")? })
+/// Samples with their labels and decisions from rows of one sample per label, in sample order: `id,
+/// external_id, payload, label_id, labeler, label_payload` (null for a sample without labels), `decision`,
+/// `decided_by` (null without one). Labels in `rejected` are left out.
+pub(crate) fn sample_labels<R: StoredRow>(
+    rows: &[R],
+    rejected: &std::collections::HashSet<Uuid>,
+) -> Result<Vec<crate::quality::final_label::SampleLabels>> {
+    use crate::quality::final_label::{Decision, SampleLabels};
+    let mut out: Vec<SampleLabels> = Vec::new();
+    for r in rows {
+        let id = r.uuid("id")?;
+        if out.last().is_none_or(|s| s.sample_id != id) {
+            let decision = match r.opt_json("decision")? {
+                Some(answer) => Some(Decision { answer, decided_by: r.text("decided_by")? }),
+                None => None,
+            };
+            out.push(SampleLabels {
+                sample_id: id,
+                external_id: r.text("external_id")?,
+                payload: r.json("payload")?,
+                labels: Vec::new(),
+                decision,
+            });
         }
-        None => None,
-    };
-    Ok(crate::quality::final_label::SampleLabels {
-        sample_id: r.uuid("id")?,
-        external_id: r.text("external_id")?,
-        payload: r.json("payload")?,
-        labels: typed(r, "labels")?,
-        decision,
-    })
+        if let Some(label) = r.opt_text("label_id")? {
+            let label_id = Uuid::parse_str(&label).map_err(|e| stored_error("label_id", e))?;
+            if !rejected.contains(&label_id)
+                && let Some(s) = out.last_mut()
+            {
+                s.labels.push(anvil_types::LabelBehind {
+                    label_id,
+                    labeler: r.text("labeler")?,
+                    payload: r.json("label_payload")?,
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A queue's final settings: `method, adjudicate`.

@@ -2,6 +2,8 @@
 //! statements as store/postgres_quality.rs in SQLite's dialect.
 
 use anvil_types::{AddGoldResult, Claim, FinalSettings, GoldItem, GoldSettings, NewGold, QueueState};
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
@@ -305,25 +307,25 @@ impl QualityStore for SqliteStore {
         after: Option<Uuid>,
         only: Option<Uuid>,
         limit: u32,
+        rejected: &HashSet<Uuid>,
     ) -> Result<Vec<SampleLabels>> {
         let mut tx = self.read().await?;
-        // Samples by samples_queue_idx, each one's labels by labels_sample_idx, aggregated in id order.
-        let rows = sqlx::query(
-            "SELECT s.id, s.external_id, s.payload,
-                    COALESCE((SELECT json_group_array(json_object('label_id', l.id, 'labeler', l.labeler,
-                                                            'payload', json(l.payload)))
-                             FROM (SELECT * FROM labels l
-                                   WHERE l.sample_id = s.id
-                                     AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.label_id = l.id AND r.verdict = 'reject'
-                                   AND NOT EXISTS (SELECT 1 FROM reviews n WHERE n.label_id = r.label_id
-                                                   AND (n.created_at, n.id) > (r.created_at, r.id)))
-                                   ORDER BY l.id) l),
-                            '[]') AS labels,
+        // The page of samples by samples_queue_idx (or one by primary key), then one row per label.
+        let page = if only.is_some() {
+            "SELECT * FROM samples s WHERE s.id = ?5 AND s.queue_id = ?1 AND s.tenant_id = ?2 AND NOT s.gold"
+        } else {
+            "SELECT * FROM samples s
+             WHERE s.queue_id = ?1 AND s.id > ?3 AND s.tenant_id = ?2 AND NOT s.gold
+             ORDER BY s.id LIMIT ?4"
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT s.id, s.external_id, s.payload, l.id AS label_id, l.labeler, l.payload AS label_payload,
                     d.answer AS decision, d.decided_by
-             FROM samples s LEFT JOIN adjudications d ON d.sample_id = s.id
-             WHERE s.queue_id = ?1 AND s.tenant_id = ?2 AND NOT s.gold AND s.id > ?3 AND (?5 IS NULL OR s.id = ?5)
-             ORDER BY s.id LIMIT ?4",
-        )
+             FROM ({page}) s
+             LEFT JOIN labels l ON l.sample_id = s.id
+             LEFT JOIN adjudications d ON d.sample_id = s.id
+             ORDER BY s.id, l.id"
+        )))
         .bind(queue.to_string())
         .bind(t.as_str())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
@@ -332,7 +334,7 @@ impl QualityStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter().map(rows::sample_labels).collect()
+        rows::sample_labels(&rows, rejected)
     }
 
     async fn record_decision(

@@ -265,8 +265,8 @@ async fn gold_samples_are_served_once_each_scored_and_guard_the_queue(app: TestA
     app.get(&format!("{gold_path}/settings"), &labeler("t1", "good"))
         .await
         .expect_error(StatusCode::FORBIDDEN, "forbidden");
-    app.get(&gold_path, &admin_of("t2")).await.expect_error(StatusCode::NOT_FOUND, "not_found");
-    app.post(&gold_path, &admin_of("t2"), json!({"items": [item(9, json!({"sentiment": "pos"}))]}))
+    app.get(&gold_path, &common::admin("t2")).await.expect_error(StatusCode::NOT_FOUND, "not_found");
+    app.post(&gold_path, &common::admin("t2"), json!({"items": [item(9, json!({"sentiment": "pos"}))]}))
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
 
@@ -577,10 +577,6 @@ async fn final_labels_come_from_agreement_and_auditors_decide_the_rest(app: Test
     let list = app.get(&format!("/v1/queues/{q}/final"), &aud).await.expect(StatusCode::OK);
     assert_eq!(by_ext(&list, "s00000")["method"], "unanimous");
     assert_eq!(by_ext(&list, "s00002")["method"], "adjudicated", "a decision stands whatever the method");
-}
-
-fn admin_of(tenant: &str) -> String {
-    admin(tenant)
 }
 
 conformance!(

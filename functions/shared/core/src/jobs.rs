@@ -297,9 +297,8 @@ impl Worker {
         settings: &anvil_types::FinalSettings,
     ) -> std::result::Result<(i64, i64, String, Vec<i32>), JobError> {
         let (t, format) = (&rec.tenant, rec.export.format);
-        let ds = crate::service::ds_classes(self.store.as_ref(), t, queue, settings).await?;
-        let rejected: std::collections::HashSet<Uuid> =
-            self.store.rejected_labels(t, queue.id).await?.into_iter().collect();
+        let rejected = crate::service::rejected_set(self.store.as_ref(), t, queue.id).await?;
+        let ds = crate::service::ds_classes(self.store.as_ref(), t, queue, settings, &rejected).await?;
         let mut hasher = Sha256::new();
         let mut buf: Vec<u8> = Vec::with_capacity(FLUSH_AT + 64 * 1024);
         let (mut rows, mut bytes) = (0i64, 0i64);

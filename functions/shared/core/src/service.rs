@@ -169,8 +169,7 @@ impl Anvil {
     pub async fn queue_quality(&self, p: &Principal, id: Uuid) -> Result<anvil_types::QualityReport> {
         p.require(Role::Auditor)?;
         let q = self.store.get_queue(&p.tenant, id).await?;
-        let rejected: std::collections::HashSet<Uuid> =
-            self.store.rejected_labels(&p.tenant, id).await?.into_iter().collect();
+        let rejected = rejected_set(self.store.as_ref(), &p.tenant, id).await?;
         let mut c = crate::quality::Collector::new(&q.schema);
         let with_samples = c.needs_samples();
         self.store
@@ -297,17 +296,16 @@ impl Anvil {
         };
         let q = self.store.get_queue(&p.tenant, queue).await?;
         let settings = self.store.final_settings(&p.tenant, queue).await?;
-        let ds = self.dawid_skene(p, &q, &settings).await?;
-        let rejected: std::collections::HashSet<Uuid> =
-            self.store.rejected_labels(&p.tenant, queue).await?.into_iter().collect();
+        let rejected = rejected_set(self.store.as_ref(), &p.tenant, queue).await?;
+        let ds = ds_classes(self.store.as_ref(), &p.tenant, &q, &settings, &rejected).await?;
+        let page_size = limit.max(200);
         let mut items = Vec::new();
         let mut cursor = after;
         let mut scanned = 0u32;
         let mut more = true;
         while items.len() < limit as usize && scanned < FINAL_SCAN {
-            let page =
-                self.store.final_samples(&p.tenant, queue, cursor, None, limit.max(200), &rejected).await?;
-            more = page.len() == limit.max(200) as usize;
+            let page = self.store.final_samples(&p.tenant, queue, cursor, None, page_size, &rejected).await?;
+            more = page.len() == page_size as usize;
             for s in &page {
                 scanned += 1;
                 cursor = Some(s.sample_id);
@@ -341,14 +339,13 @@ impl Anvil {
         p.require(Role::Auditor)?;
         let q = self.store.get_queue(&p.tenant, queue).await?;
         let settings = self.store.final_settings(&p.tenant, queue).await?;
-        let rejected: std::collections::HashSet<Uuid> =
-            self.store.rejected_labels(&p.tenant, queue).await?.into_iter().collect();
+        let rejected = rejected_set(self.store.as_ref(), &p.tenant, queue).await?;
         let Some(s) =
             self.store.final_samples(&p.tenant, queue, None, Some(sample), 1, &rejected).await?.pop()
         else {
             return Err(Error::NotFound("sample"));
         };
-        let ds = self.dawid_skene(p, &q, &settings).await?;
+        let ds = ds_classes(self.store.as_ref(), &p.tenant, &q, &settings, &rejected).await?;
         let current = decide_final(&q.schema, &settings, q.overlap, &s, &|fi| ds.value(fi, s.sample_id));
         if current.status != "adjudication" {
             return Err(Error::conflict(
@@ -382,10 +379,6 @@ impl Anvil {
         let mut decided = s;
         decided.decision = Some(Decision { answer, decided_by: p.subject.as_str().to_string() });
         Ok(decide_final(&q.schema, &settings, q.overlap, &decided, &|_| None))
-    }
-
-    async fn dawid_skene(&self, p: &Principal, q: &Queue, settings: &FinalSettings) -> Result<DsClasses> {
-        ds_classes(self.store.as_ref(), &p.tenant, q, settings).await
     }
 
     /// Adds gold samples with their known answers (admin); each answer is checked against the queue's
@@ -630,20 +623,28 @@ fn decode_cursor(c: &str) -> Result<Uuid> {
     Uuid::try_parse(c).map_err(|_| Error::BadRequest("invalid cursor".into()))
 }
 
+/// The queue's labels whose latest review rejects them, as a set (read once per report, list or export).
+pub async fn rejected_set(
+    store: &dyn Store,
+    t: &TenantId,
+    queue: Uuid,
+) -> Result<std::collections::HashSet<Uuid>> {
+    Ok(store.rejected_labels(t, queue).await?.into_iter().collect())
+}
+
 /// Dawid–Skene over the queue's nominal fields when the queue decides by it (gold samples anchor it); empty
-/// otherwise. One streamed read of the queue's labels.
+/// otherwise. One streamed read of the queue's labels, those in `rejected` left out.
 pub async fn ds_classes(
     store: &dyn Store,
     t: &TenantId,
     q: &Queue,
     settings: &FinalSettings,
+    rejected: &std::collections::HashSet<Uuid>,
 ) -> Result<DsClasses> {
     if settings.method != FinalMethod::DawidSkene {
         return Ok(DsClasses::default());
     }
     let mut b = DsBuilder::new(&q.schema);
-    let rejected: std::collections::HashSet<Uuid> =
-        store.rejected_labels(t, q.id).await?.into_iter().collect();
     store
         .quality_scan(t, q.id, false, &mut |row| {
             if !rejected.contains(&row.label_id) {

@@ -112,9 +112,9 @@ pub fn decide(
                     reasons.push(format!("{}: the labels differ and the queue asks for unanimity", f.name));
                     None
                 }
-                FinalMethod::DawidSkene if nominal(&f.kind) && ds(fi).is_some() => {
+                FinalMethod::DawidSkene if let Some(v) = nominal(&f.kind).then(|| ds(fi)).flatten() => {
                     used_ds = true;
-                    ds(fi)
+                    Some(v)
                 }
                 _ if tally[0].2 > tally[1].2 => Some(tally[0].1.clone()),
                 _ => {

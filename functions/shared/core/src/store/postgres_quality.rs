@@ -288,16 +288,7 @@ impl QualityStore for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                Ok(GoldLabel {
-                    sample_id: r.uuid("sample_id")?,
-                    labeler: r.text("labeler")?,
-                    payload: r.json("payload")?,
-                    answer: r.json("answer")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::gold_label).collect()
     }
 
     async fn final_settings(&self, t: &TenantId, queue: Uuid) -> Result<FinalSettings> {

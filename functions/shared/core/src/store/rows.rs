@@ -244,6 +244,16 @@ pub(crate) fn quality_row(r: &impl StoredRow, with_sample: bool) -> Result<crate
     })
 }
 
+/// A label on a gold sample: `sample_id, labeler, payload, answer`.
+pub(crate) fn gold_label(r: &impl StoredRow) -> Result<super::GoldLabel> {
+    Ok(super::GoldLabel {
+        sample_id: r.uuid("sample_id")?,
+        labeler: r.text("labeler")?,
+        payload: r.json("payload")?,
+        answer: r.json("answer")?,
+    })
+}
+
 /// A gold sample: `id, external_id, payload, answer, labels`.
 pub(crate) fn gold_item(r: &impl StoredRow) -> Result<anvil_types::GoldItem> {
     Ok(anvil_types::GoldItem {
